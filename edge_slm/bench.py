@@ -1,0 +1,183 @@
+"""``edge-slm bench``: latency, throughput, memory, cold start and size, with a PyTorch baseline.
+
+Every figure comes from the same run on the same machine, so ratios are fair.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .nlu import Engine
+
+COMMANDS = [
+    "turn on the kitchen lights", "switch off the bedroom fan", "set the living room lights to fifty percent",
+    "what's the weather like", "start a timer for ten minutes", "turn the thermostat to 21 degrees",
+    "play abbey road in the kitchen", "pause the music", "is the front door locked",
+    "add milk to my shopping list", "dim the desk lamp to 20 percent", "make the hallway light blue",
+    "kill the lights in the den", "it's too dark in here", "open the garage door", "what time is it",
+    "cancel the pizza timer", "set the volume to thirty", "send the roomba home", "tell me a joke",
+]
+
+
+def _percentiles(samples: list[float]) -> dict[str, float]:
+    data = np.array(samples) * 1000.0
+    return {"p50_ms": round(float(np.percentile(data, 50)), 3),
+            "p99_ms": round(float(np.percentile(data, 99)), 3),
+            "mean_ms": round(float(data.mean()), 3)}
+
+
+def latency(engine: Engine, iterations: int) -> dict[str, float]:
+    for text in COMMANDS:
+        engine.parse(text)
+    samples = []
+    for i in range(iterations):
+        text = COMMANDS[i % len(COMMANDS)]
+        start = time.perf_counter()
+        engine.parse(text)
+        samples.append(time.perf_counter() - start)
+    return _percentiles(samples)
+
+
+def throughput(engine: Engine, batch: int, seconds: float = 2.0) -> float:
+    texts = (COMMANDS * (batch // len(COMMANDS) + 1))[:batch]
+    engine.parse_batch(texts)
+    done, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        engine.parse_batch(texts)
+        done += batch
+    return round(done / (time.perf_counter() - start), 1)
+
+
+def torch_latency(bundle_path: Path, engine: Engine, threads: int, iterations: int) -> dict[str, float] | None:
+    try:
+        import torch
+
+        from .torch_baseline import load_torch_baseline
+    except ImportError:
+        return None
+    torch.set_num_threads(threads)
+    model = load_torch_baseline(bundle_path / "model.onnx")
+    encoded = [engine.encode([t]) for t in COMMANDS]
+    tensors = [(torch.from_numpy(e.input_ids), torch.from_numpy(e.attention_mask)) for e in encoded]
+    samples = []
+    with torch.inference_mode():
+        for ids, mask in tensors:
+            model(ids, mask)
+        for i in range(iterations):
+            ids, mask = tensors[i % len(tensors)]
+            start = time.perf_counter()
+            # The same work as the runtime's parse: tokenize, run, decode.
+            engine.encode([COMMANDS[i % len(COMMANDS)]])
+            intent, slots = model(ids, mask)
+            engine.decode(COMMANDS[i % len(COMMANDS)], encoded[i % len(encoded)].words[0],
+                          encoded[i % len(encoded)].first_tokens[0], intent[0].numpy(), slots[0].numpy())
+            samples.append(time.perf_counter() - start)
+    return _percentiles(samples)
+
+
+_RSS_PROBE = """
+import json, resource, sys
+from edge_slm.nlu import Engine
+from edge_slm.bench import COMMANDS
+engine = Engine.load(sys.argv[1], threads=2)
+for _ in range(20):
+    for text in COMMANDS:
+        engine.parse(text)
+modules = sorted(m for m in ("torch", "transformers", "optimum") if m in sys.modules)
+print(json.dumps({"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "heavy_modules": modules}))
+"""
+
+
+def runtime_rss(bundle: str) -> dict[str, Any]:
+    out = subprocess.run([sys.executable, "-c", _RSS_PROBE, bundle], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def cold_start(bundle: str, runs: int = 3) -> float:
+    """Seconds from process start to the first answer of ``edge-slm parse``."""
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "edge_slm", "parse", "--bundle", bundle,
+                        "turn on the kitchen lights"], capture_output=True, check=True)
+        times.append(time.perf_counter() - start)
+    return round(float(np.median(times)), 3)
+
+
+def run_bench(bundle: str | None, iterations: int = 400) -> dict[str, Any]:
+    engine1 = Engine.load(bundle, threads=1, cache_size=0)
+    engine2 = Engine.load(bundle, threads=2, cache_size=0)
+    path = engine1.bundle.path
+    result: dict[str, Any] = {
+        "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+                    "python": platform.python_version()},
+        "bundle": {"name": engine1.manifest.name, "version": engine1.manifest.version,
+                   "bytes": sum(p.stat().st_size for p in path.rglob("*") if p.is_file()),
+                   "model_bytes": (path / "model.onnx").stat().st_size},
+        "onnxruntime_int8": {"threads_1": latency(engine1, iterations),
+                             "threads_2": latency(engine2, iterations)},
+        "throughput_per_s": {"single_2_threads": round(1000.0 / max(latency(engine2, 100)["mean_ms"], 1e-6), 1),
+                             "batch_32_2_threads": throughput(engine2, 32)},
+    }
+    cached = Engine.load(bundle, threads=2)
+    cached.parse(COMMANDS[0])
+    result["cache_hit"] = latency(cached, iterations)
+    baseline = {f"threads_{t}": torch_latency(path, engine1 if t == 1 else engine2, t, iterations // 2)
+                for t in (1, 2)}
+    if all(baseline.values()):
+        result["pytorch_fp32"] = baseline
+        result["speedup_vs_pytorch"] = {
+            k: round(baseline[k]["p50_ms"] / result["onnxruntime_int8"][k]["p50_ms"], 2)  # type: ignore[index]
+            for k in baseline}
+    result["runtime_process"] = runtime_rss(str(path))
+    result["cold_start_s"] = cold_start(str(path))
+    return result
+
+
+def markdown(result: dict[str, Any]) -> str:
+    ort1, ort2 = result["onnxruntime_int8"]["threads_1"], result["onnxruntime_int8"]["threads_2"]
+    lines = [
+        f"Bundle `{result['bundle']['name']}` {result['bundle']['version']}: "
+        f"{result['bundle']['bytes'] / 1e6:.2f} MB ({result['bundle']['model_bytes'] / 1e6:.2f} MB model); "
+        f"{result['machine']['cores']} cores, Python {result['machine']['python']}.",
+        "",
+        "| measure | 1 thread | 2 threads |",
+        "|---|---|---|",
+        f"| ONNX Runtime int8, p50 / p99 (ms) | {ort1['p50_ms']} / {ort1['p99_ms']} | {ort2['p50_ms']} / {ort2['p99_ms']} |",
+    ]
+    if "pytorch_fp32" in result:
+        pt1, pt2 = result["pytorch_fp32"]["threads_1"], result["pytorch_fp32"]["threads_2"]
+        sp = result["speedup_vs_pytorch"]
+        lines += [f"| PyTorch fp32 (same weights), p50 / p99 (ms) | {pt1['p50_ms']} / {pt1['p99_ms']} | {pt2['p50_ms']} / {pt2['p99_ms']} |",
+                  f"| speed-up vs PyTorch (p50) | {sp['threads_1']}x | {sp['threads_2']}x |"]
+    lines += [
+        "",
+        f"- throughput: {result['throughput_per_s']['single_2_threads']} commands/s one at a time, "
+        f"{result['throughput_per_s']['batch_32_2_threads']} commands/s in batches of 32 (2 threads)",
+        f"- repeated command (LRU cache hit): p50 {result['cache_hit']['p50_ms']} ms",
+        f"- peak RSS of a runtime-only process (load + 400 parses): {result['runtime_process']['peak_rss_mb']:.1f} MB; "
+        f"heavy modules loaded: {result['runtime_process']['heavy_modules'] or 'none'}",
+        f"- cold start (process start to first answer, `edge-slm parse`): {result['cold_start_s']} s",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def write_section(path: Path, marker: str, body: str) -> None:
+    """Replace the text between ``<!-- marker -->`` and ``<!-- /marker -->`` (or append it)."""
+    start, end = f"<!-- {marker} -->", f"<!-- /{marker} -->"
+    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
+    block = f"{start}\n{body}{end}"
+    if start in text and end in text:
+        text = text[: text.index(start)] + block + text[text.index(end) + len(end):]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    path.write_text(text, encoding="utf-8")

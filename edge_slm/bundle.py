@@ -1,0 +1,184 @@
+"""Model bundle: locate, verify (format + sha256 of every file) and describe.
+
+A bundle is a directory (or a ``.tar`` of one) holding ``manifest.json``,
+``model.onnx``, ``tokenizer.json`` and ``responses.json``.  Nothing in it is
+trusted before every listed file matches its recorded digest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tarfile
+import tempfile
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from . import BUNDLE_FORMAT, __version__
+
+MANIFEST = "manifest.json"
+REQUIRED_FILES = ("model.onnx", "tokenizer.json", "responses.json")
+
+
+class BundleError(Exception):
+    """The bundle cannot be used; the message names the offending file."""
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def default_bundle_path() -> Path:
+    return Path(str(resources.files("edge_slm") / "bundles" / "default"))
+
+
+def _version_tuple(text: str) -> tuple[int, ...]:
+    parts = []
+    for piece in text.split("."):
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        parts.append(int(digits or 0))
+    return tuple(parts)
+
+
+@dataclass(frozen=True)
+class Manifest:
+    format: int
+    name: str
+    version: str
+    language: str
+    intents: list[str]
+    slots: list[str]
+    max_length: int
+    inputs: list[str]
+    files: dict[str, str]
+    out_of_scope: str | None = None
+    created: str = ""
+    quantization: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    source: dict[str, Any] = field(default_factory=dict)
+    runtime: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def tags(self) -> list[str]:
+        """BIO tag list in the order of the model's slot output."""
+        tags = ["O"]
+        for slot in self.slots:
+            tags += [f"B-{slot}", f"I-{slot}"]
+        return tags
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> "Manifest":
+        known = {
+            "format", "name", "version", "language", "intents", "slots", "max_length",
+            "inputs", "files", "out_of_scope", "created", "quantization", "metrics",
+            "source", "runtime",
+        }
+        missing = [key for key in ("format", "name", "version", "intents", "slots", "files")
+                   if key not in data]
+        if missing:
+            raise BundleError(f"{MANIFEST}: missing key(s) {', '.join(missing)}")
+        return Manifest(
+            format=int(data["format"]),
+            name=str(data["name"]),
+            version=str(data["version"]),
+            language=str(data.get("language", "en")),
+            intents=list(data["intents"]),
+            slots=list(data["slots"]),
+            max_length=int(data.get("max_length", 64)),
+            inputs=list(data.get("inputs", ["input_ids", "attention_mask"])),
+            files=dict(data["files"]),
+            out_of_scope=data.get("out_of_scope"),
+            created=str(data.get("created", "")),
+            quantization=dict(data.get("quantization", {})),
+            metrics=dict(data.get("metrics", {})),
+            source=dict(data.get("source", {})),
+            runtime=dict(data.get("runtime", {})),
+            extra={k: v for k, v in data.items() if k not in known},
+        )
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A verified bundle on disk; ``path`` is a directory."""
+
+    path: Path
+    manifest: Manifest
+
+    def file(self, name: str) -> Path:
+        return self.path / name
+
+    def read_json(self, name: str) -> Any:
+        try:
+            return json.loads(self.file(name).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise BundleError(f"{self.file(name)}: cannot read JSON ({exc})") from exc
+
+
+def _extract_tar(path: Path) -> Path:
+    target = Path(tempfile.mkdtemp(prefix="edge-slm-bundle-"))
+    try:
+        with tarfile.open(path) as archive:
+            archive.extractall(target, filter="data")
+    except (tarfile.TarError, OSError) as exc:
+        raise BundleError(f"{path}: not a readable bundle archive ({exc})") from exc
+    entries = [p for p in target.iterdir()]
+    if len(entries) == 1 and entries[0].is_dir():
+        return entries[0]
+    return target
+
+
+def resolve(location: str | Path | None) -> Path:
+    if location in (None, "", "default"):
+        return default_bundle_path()
+    return Path(location).expanduser()
+
+
+def load_bundle(location: str | Path | None = None) -> Bundle:
+    """Find, unpack if needed, and verify a bundle.  Raises BundleError."""
+    path = resolve(location)
+    if not path.exists():
+        raise BundleError(f"{path}: bundle not found")
+    if path.is_file():
+        path = _extract_tar(path)
+    manifest_path = path / MANIFEST
+    try:
+        raw = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise BundleError(f"{manifest_path}: missing") from exc
+    except (OSError, ValueError) as exc:
+        raise BundleError(f"{manifest_path}: not valid JSON ({exc})") from exc
+    if not isinstance(raw, dict):
+        raise BundleError(f"{manifest_path}: must hold a JSON object")
+    fmt = raw.get("format")
+    if not isinstance(fmt, int):
+        raise BundleError(f"{manifest_path}: 'format' must be an integer")
+    if fmt > BUNDLE_FORMAT:
+        raise BundleError(
+            f"{manifest_path}: bundle format {fmt} is newer than this runtime supports "
+            f"({BUNDLE_FORMAT}); upgrade edge-slm")
+    manifest = Manifest.from_dict(raw)
+    needed = _version_tuple(str(manifest.runtime.get("min_version", "0")))
+    if needed > _version_tuple(__version__):
+        raise BundleError(
+            f"{manifest_path}: needs edge-slm >= {manifest.runtime['min_version']}, "
+            f"this is {__version__}; upgrade edge-slm")
+    for name in REQUIRED_FILES:
+        if name not in manifest.files:
+            raise BundleError(f"{path / name}: not listed in {MANIFEST}")
+    for name, expected in manifest.files.items():
+        file_path = path / name
+        if Path(name).is_absolute() or ".." in Path(name).parts:
+            raise BundleError(f"{name}: file path escapes the bundle")
+        if not file_path.is_file():
+            raise BundleError(f"{file_path}: missing")
+        actual = sha256_file(file_path)
+        if actual != expected:
+            raise BundleError(f"{file_path}: sha256 mismatch (bundle is corrupt or tampered)")
+    return Bundle(path=path, manifest=manifest)

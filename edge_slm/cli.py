@@ -1,0 +1,151 @@
+"""The ``edge-slm`` command: parse, eval, bench, run, demo, listen."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Callable
+
+from .bundle import BundleError
+
+
+def _dump(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False)
+
+
+def _engine(args: argparse.Namespace):  # noqa: ANN202 - Engine import is deferred for fast --help
+    from .nlu import Engine
+
+    return Engine.load(args.bundle, threads=args.threads, threshold=args.threshold)
+
+
+def cmd_parse(args: argparse.Namespace) -> int:
+    from .nlu import InputError
+
+    engine = _engine(args)
+
+    def one(text: str) -> tuple[dict[str, Any], bool]:
+        start = time.perf_counter()
+        try:
+            parse = engine.parse(text)
+        except InputError as exc:
+            return {"error": {"code": exc.code, "message": exc.message}}, False
+        return engine.message(parse, id=uuid.uuid4().hex, source="cli",
+                              latency_ms=(time.perf_counter() - start) * 1000), True
+
+    if args.text is not None:
+        result, ok = one(args.text)
+        print(_dump(result), flush=True)
+        return 0 if ok else 1
+    # One JSON line out for every line in, in order, whatever the line holds.
+    for number, raw in enumerate(sys.stdin.buffer, 1):
+        line = raw.rstrip(b"\r\n")
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            result = {"error": {"code": "invalid_utf8", "message": f"line is not UTF-8 ({exc.reason})"}}
+        else:
+            result, _ = one(text)
+        result["line"] = number
+        sys.stdout.write(_dump(result) + "\n")
+        sys.stdout.flush()
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .labelled import read_jsonl
+    from .metrics import Scores
+
+    engine = _engine(args)
+    examples = list(read_jsonl(Path(args.data)))
+    scores = Scores()
+    for start in range(0, len(examples), 64):
+        chunk = examples[start:start + 64]
+        for example, parse in zip(chunk, engine.parse_batch([e.text for e in chunk])):
+            predicted = parse.intent if parse.recognized else engine.manifest.out_of_scope
+            scores.add(example.intent, predicted, example.slot_values(),
+                       [(s.name, s.raw) for s in parse.slots])
+    report = scores.report()
+    if args.json:
+        print(_dump(report))
+        return 0
+    print(f"examples        {report['count']}")
+    for key in ("intent_accuracy", "slot_precision", "slot_recall", "slot_f1", "exact_match"):
+        print(f"{key:<16}{report[key]:.2f}")
+    print("\nper intent: count  intent_acc  slot_f1  exact")
+    for name, s in report["per_intent"].items():  # type: ignore[union-attr]
+        print(f"  {name:<32}{s['count']:>5}  {s['intent_accuracy']:>9.2f}  {s['slot_f1']:>7.2f}  {s['exact_match']:>6.2f}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import markdown, run_bench, write_section
+
+    if args.mqtt:
+        from .bench_mqtt import mqtt_markdown, run_mqtt_bench
+
+        result = run_mqtt_bench(args.bundle, count=args.count)
+        text = mqtt_markdown(result)
+        marker = "bench-mqtt"
+    else:
+        result = run_bench(args.bundle, iterations=args.iterations)
+        text = markdown(result)
+        marker = "bench-runtime"
+    if args.write:
+        write_section(Path(args.write), marker, text)
+    print(_dump(result) if args.json else text)
+    return 0
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--bundle", default=None, help="bundle directory or .tar (default: the shipped one)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threshold", type=float, default=0.5)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="edge-slm", description="Offline intent + slot assistant runtime")
+    sub = parser.add_subparsers(dest="command", required=True)
+    commands: dict[str, Callable[[argparse.Namespace], int]] = {}
+
+    p = sub.add_parser("parse", help="parse TEXT, or stdin one utterance per line (JSONL out)")
+    p.add_argument("text", nargs="?")
+    _common(p)
+    commands["parse"] = cmd_parse
+
+    p = sub.add_parser("eval", help="intent accuracy and slot F1 on a labelled JSONL file")
+    p.add_argument("--data", required=True)
+    p.add_argument("--json", action="store_true")
+    _common(p)
+    commands["eval"] = cmd_eval
+
+    p = sub.add_parser("bench", help="latency, throughput, memory, cold start, PyTorch baseline")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--iterations", type=int, default=400)
+    p.add_argument("--mqtt", action="store_true", help="command-to-intent round trips through Mosquitto")
+    p.add_argument("--count", type=int, default=2000, help="--mqtt: commands to send")
+    p.add_argument("--write", metavar="FILE", help="update this Markdown file (e.g. BENCHMARKS.md)")
+    _common(p)
+    commands["bench"] = cmd_bench
+
+    from . import daemon_cli
+
+    daemon_cli.register(sub, commands, _common)
+    parser.set_defaults(_commands=commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args._commands[args.command](args)
+    except BundleError as exc:
+        print(f"edge-slm: bundle error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,189 @@
+"""Device configuration (TOML): every key optional, every unknown key or wrong type an error.
+
+Errors name the key and the file, and fit on one line, so a service that fails
+to start says why in the journal.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any, get_type_hints
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class SiteConfig:
+    id: str = "default"
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    bundle: str = "default"
+    threads: int = 2
+    confidence_threshold: float = 0.5
+    optimization: str = "all"
+    cache_size: int = 256
+    variant: str = "int8"  # which quantized model of the bundle; bundles ship int8
+
+
+@dataclass(frozen=True)
+class MqttConfig:
+    host: str = "127.0.0.1"
+    port: int = 1883
+    protocol: str = "5"
+    topic_prefix: str = "edge-slm"
+    username: str = ""
+    password_file: str = ""
+    tls_ca: str = ""
+    tls_cert: str = ""
+    tls_key: str = ""
+    client_id: str = ""
+    shared_group: str = ""
+    keepalive: int = 30
+    session_expiry: int = 3600
+    embedded: bool = False  # demo only: start a local broker when none answers
+
+
+@dataclass(frozen=True)
+class HermesConfig:
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class HomeAssistantConfig:
+    discovery: bool = True
+    discovery_prefix: str = "homeassistant"
+
+
+@dataclass(frozen=True)
+class LimitsConfig:
+    max_payload_bytes: int = 65536
+    max_text_chars: int = 1000
+    rate_per_second: float = 20.0
+    burst: int = 40
+    queue_size: int = 256
+
+
+@dataclass(frozen=True)
+class EscalationConfig:
+    enabled: bool = False
+    timeout_s: float = 3.0
+
+
+@dataclass(frozen=True)
+class VoiceConfig:
+    enabled: bool = False
+    device: str = ""
+    samplerate: int = 16000
+    recognizer: str = "pocketsphinx"  # or "vosk"
+    vosk_model: str = ""
+    wake_phrase: str = ""
+    vad_threshold: float = 0.5
+    silence_ms: int = 600
+    max_utterance_s: float = 8.0
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    memory_max: str = ""
+    cpu_quota: str = ""
+    log_level: str = "info"
+
+
+@dataclass(frozen=True)
+class Config:
+    site: SiteConfig = field(default_factory=SiteConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
+    hermes: HermesConfig = field(default_factory=HermesConfig)
+    homeassistant: HomeAssistantConfig = field(default_factory=HomeAssistantConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
+    escalation: EscalationConfig = field(default_factory=EscalationConfig)
+    voice: VoiceConfig = field(default_factory=VoiceConfig)
+    service: ServiceConfig = field(default_factory=ServiceConfig)
+    source: str = "<defaults>"
+
+    def password(self) -> str:
+        """The MQTT password, read when needed so it is never held in logs or reprs."""
+        if not self.mqtt.password_file:
+            return ""
+        try:
+            return Path(self.mqtt.password_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"{self.source}: mqtt.password_file cannot be read ({exc.strerror})") from exc
+
+
+def _build(cls: type, table: dict[str, Any], prefix: str, file: str) -> Any:
+    hints = get_type_hints(cls)
+    names = {f.name for f in fields(cls) if f.name != "source"}
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        if key not in names:
+            raise ConfigError(f"{file}: unknown key '{prefix}{key}'")
+        expected = hints[key]
+        if is_dataclass(expected):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{file}: '{prefix}{key}' must be a table")
+            values[key] = _build(expected, value, f"{key}.", file)
+            continue
+        ok = isinstance(value, expected) and not (isinstance(value, bool) and expected is not bool)
+        if expected is float and isinstance(value, int) and not isinstance(value, bool):
+            value, ok = float(value), True
+        if not ok:
+            raise ConfigError(f"{file}: '{prefix}{key}' must be {expected.__name__}, not {type(value).__name__}")
+        values[key] = value
+    return cls(**values)
+
+
+def _validate(config: Config) -> None:
+    file = config.source
+    if config.mqtt.protocol not in ("5", "3.1.1"):
+        raise ConfigError(f"{file}: 'mqtt.protocol' must be \"5\" or \"3.1.1\"")
+    if not 0 < config.mqtt.port < 65536:
+        raise ConfigError(f"{file}: 'mqtt.port' must be 1-65535")
+    if not 0.0 <= config.model.confidence_threshold <= 1.0:
+        raise ConfigError(f"{file}: 'model.confidence_threshold' must be between 0 and 1")
+    if config.model.threads < 1:
+        raise ConfigError(f"{file}: 'model.threads' must be at least 1")
+    if config.model.optimization not in ("disable", "basic", "extended", "all"):
+        raise ConfigError(f"{file}: 'model.optimization' must be disable, basic, extended or all")
+    if config.voice.recognizer not in ("pocketsphinx", "vosk"):
+        raise ConfigError(f"{file}: 'voice.recognizer' must be pocketsphinx or vosk")
+    for key in ("site.id", "mqtt.topic_prefix"):
+        section, name = key.split(".")
+        value = getattr(getattr(config, section), name)
+        if not value or any(ch in value for ch in "+#/") and key == "site.id":
+            raise ConfigError(f"{file}: '{key}' must be non-empty and hold no '+', '#' or '/'")
+    bundle = config.model.bundle
+    if bundle != "default" and not Path(bundle).expanduser().exists():
+        raise ConfigError(f"{file}: 'model.bundle' {bundle} does not exist")
+    for key in ("password_file", "tls_ca", "tls_cert", "tls_key"):
+        value = getattr(config.mqtt, key)
+        if value and not Path(value).exists():
+            raise ConfigError(f"{file}: 'mqtt.{key}' {value} does not exist")
+    if config.limits.queue_size < 1 or config.limits.max_payload_bytes < 16:
+        raise ConfigError(f"{file}: 'limits' values are too small")
+
+
+def load_config(path: str | Path | None) -> Config:
+    if path is None:
+        return Config()
+    file = str(path)
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(f"{file}: not found") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{file}: cannot be read ({exc})") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{file}: not valid TOML ({exc})") from exc
+    config = _build(Config, data, "", file)
+    config = Config(**{f.name: getattr(config, f.name) for f in fields(Config) if f.name != "source"},
+                    source=file)
+    _validate(config)
+    return config

@@ -1,0 +1,213 @@
+"""Sub-commands around the daemon: ``run`` (the service) and ``demo`` (the whole loop on one machine)."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import threading
+import time
+from typing import Any, Callable
+
+import numpy as np
+
+from .config import Config, ConfigError, load_config
+
+DEMO_COMMANDS = [
+    "turn on the kitchen lights",
+    '{"text": "set the living room lights to fifty percent", "id": "demo-2"}',
+    "what's the weather like",
+    "kill the lights in the den",
+    "start a timer for ten minutes",
+    "tell me a joke",
+    '{"text": 42}',
+]
+
+
+def _load(path: str | None) -> Config:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        # One line, no traceback: systemd shows it in the journal as is.
+        print(f"edge-slm: config error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from . import logs
+    from .bundle import BundleError
+    from .daemon import Daemon
+
+    config = _load(args.config)
+    logs.setup(config.service.log_level)
+    try:
+        daemon = Daemon(config)
+    except BundleError as exc:
+        print(f"edge-slm: bundle error: {exc}", file=sys.stderr)
+        return 2
+    voice = None
+    if config.voice.enabled:
+        from .voice.service import start_voice
+
+        voice = start_voice(config, daemon)
+    daemon.start()
+    daemon.run_forever()
+    if voice is not None:
+        voice.stop()
+    return 0
+
+
+def _first_seconds(chunks, seconds: float):  # noqa: ANN001, ANN202 - iterator of int16 arrays
+    left = int(seconds * 16000)
+    try:
+        for chunk in chunks:
+            if left <= 0:
+                return
+            yield chunk[:left]
+            left -= chunk.size
+    finally:
+        chunks.close()  # stop the capture stream now, not at garbage collection
+
+
+def cmd_listen(args: argparse.Namespace) -> int:
+    import time
+    import uuid
+    from pathlib import Path
+
+    from .nlu import Engine, InputError
+    from .voice.asr import AsrError
+    from .voice.audio import AudioError, Microphone, read_wav
+    from .voice.pipeline import VoicePipeline
+
+    from . import logs
+
+    config = _load(args.config)
+    logs.setup("warning")
+    bundle = args.bundle or config.model.bundle
+    engine = Engine.load(bundle, threads=config.model.threads, threshold=config.model.confidence_threshold)
+    try:
+        pipeline = VoicePipeline(config.voice, engine.bundle.path)
+        if args.wav:
+            audio = read_wav(Path(args.wav))
+            chunks = iter([audio[i:i + 512] for i in range(0, audio.size, 512)] + [np.zeros(16000, np.int16)])
+        else:
+            chunks = Microphone(config.voice.device or None, config.voice.samplerate).chunks()
+        if args.seconds > 0:
+            chunks = _first_seconds(chunks, args.seconds)
+        for heard in pipeline.hear(chunks):
+            if not heard.transcript.text:
+                continue
+            try:
+                parse = engine.parse(heard.transcript.text)
+            except InputError:
+                continue
+            message = engine.message(parse, id=uuid.uuid4().hex, source="voice",
+                                     latency_ms=(time.perf_counter() - heard.end_of_speech) * 1000)
+            message["asr"] = {"recognizer": pipeline.recognizer.name, "confidence": heard.transcript.confidence,
+                              "audio_s": round(heard.transcript.audio_seconds, 3),
+                              "rtf": round(heard.transcript.real_time_factor, 4)}
+            print(json.dumps(message, ensure_ascii=False), flush=True)
+    except (AudioError, AsrError) as exc:
+        print(f"edge-slm listen: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _broker_reachable(config: Config) -> bool:
+    import socket
+
+    try:
+        with socket.create_connection((config.mqtt.host, config.mqtt.port), timeout=1.0):
+            return True
+    except OSError:
+        return False
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    import paho.mqtt.client as mqtt
+
+    from .broker import BrokerError, LocalBroker
+    from .daemon import Daemon
+    from .mqtt import make_client
+
+    config = _load(args.config)
+    broker = None
+    if args.config and _broker_reachable(config):
+        print(f"broker: {config.mqtt.host}:{config.mqtt.port} (configured)")
+    else:
+        try:
+            broker = LocalBroker().start()
+        except BrokerError as exc:
+            print(f"edge-slm demo: no broker configured and {exc}", file=sys.stderr)
+            return 2
+        config = dataclasses.replace(config, mqtt=dataclasses.replace(config.mqtt, host="127.0.0.1", port=broker.port,
+                                                                          username="", password_file="", tls_ca=""))
+        print(f"broker: local mosquitto on 127.0.0.1:{broker.port}")
+    daemon = Daemon(config)
+    daemon.start()
+    try:
+        if not daemon.wait_connected(10):
+            print("edge-slm demo: the daemon could not connect to the broker", file=sys.stderr)
+            return 1
+        seen: list[tuple[str, Any]] = []
+        lock = threading.Condition()
+
+        def on_message(client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+            if msg.topic.endswith("/command"):
+                return
+            try:
+                payload: Any = json.loads(msg.payload)
+            except ValueError:
+                payload = msg.payload.decode("utf-8", "replace")
+            with lock:
+                seen.append((msg.topic, payload))
+                lock.notify_all()
+
+        watcher = make_client(config, "edge-slm-demo-watcher", persistent=False)
+        watcher.on_message = on_message
+        ready = threading.Event()
+        watcher.on_subscribe = lambda *a: ready.set()
+        watcher.on_connect = lambda c, *a: c.subscribe([(f"{config.mqtt.topic_prefix}/{config.site.id}/#", 1),
+                                                        ("hermes/intent/#", 1), ("hermes/tts/say", 1)])
+        watcher.connect(config.mqtt.host, config.mqtt.port)
+        watcher.loop_start()
+        ready.wait(5)
+        topic = f"{config.mqtt.topic_prefix}/{config.site.id}/command"
+        for command in DEMO_COMMANDS:
+            print(f"\n>>> {topic}: {command}")
+            with lock:
+                start = len(seen)
+                watcher.publish(topic, command.encode(), qos=1)
+                lock.wait_for(lambda: any(t.endswith(("/response", "/error")) for t, _ in seen[start:]), timeout=5)
+                time.sleep(0.05)
+                lock.wait(0.1)
+                for t, payload in seen[start:]:
+                    if t.endswith("/status"):
+                        continue
+                    print(f"<<< {t}: {json.dumps(payload, ensure_ascii=False)[:400]}")
+        watcher.loop_stop()
+        watcher.disconnect()
+    finally:
+        daemon.stop()
+        if broker:
+            broker.stop()
+    return 0
+
+
+def register(sub: Any, commands: dict[str, Callable[[argparse.Namespace], int]], common: Callable) -> None:
+    p = sub.add_parser("run", help="the daemon: MQTT (and voice) in, intents and responses out")
+    p.add_argument("--config", help="device config TOML (default: built-in defaults)")
+    commands["run"] = cmd_run
+
+    p = sub.add_parser("listen", help="voice: from the microphone or a WAV file, one intent message per utterance")
+    p.add_argument("--wav", help="read this WAV file instead of the microphone")
+    p.add_argument("--config", help="device config TOML ([voice] and [model] are used)")
+    p.add_argument("--bundle", default=None)
+    p.add_argument("--seconds", type=float, default=0.0,
+                   help="stop after this much audio (0: run until interrupted)")
+    commands["listen"] = cmd_listen
+
+    p = sub.add_parser("demo", help="the whole loop on this machine: broker, daemon, sample commands")
+    p.add_argument("--config", help="use this config's broker if it answers")
+    commands["demo"] = cmd_demo

@@ -1,0 +1,93 @@
+"""From model outputs to words, BIO tags and slot spans (shared by runtime and export)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+
+# Words as speech recognisers and people type them; punctuation stands alone.
+_WORD = re.compile(r"\w+(?:['’]\w+)*|[^\w\s]")
+
+
+@dataclass(frozen=True)
+class Word:
+    text: str
+    start: int
+    end: int
+
+
+def split_words(text: str) -> list[Word]:
+    return [Word(m.group(0), m.start(), m.end()) for m in _WORD.finditer(text)]
+
+
+def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
+    shifted = logits - logits.max(axis=axis, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=axis, keepdims=True)
+
+
+def bio_transitions(tags: list[str]) -> np.ndarray:
+    """Additive transition scores: 0 where allowed, -inf where BIO forbids it."""
+    size = len(tags)
+    allowed = np.zeros((size + 1, size), dtype=np.float32)  # last row: sentence start
+    for j, tag in enumerate(tags):
+        if not tag.startswith("I-"):
+            continue
+        slot = tag[2:]
+        for i in range(size + 1):
+            prev = tags[i] if i < size else "O"
+            if prev not in (f"B-{slot}", f"I-{slot}"):
+                allowed[i, j] = -np.inf
+    return allowed
+
+
+def viterbi(log_probs: np.ndarray, transitions: np.ndarray) -> list[int]:
+    """Best tag path under BIO constraints (no I- tag without its B-)."""
+    steps, size = log_probs.shape
+    if steps == 0:
+        return []
+    score = transitions[size] + log_probs[0]
+    back = np.zeros((steps, size), dtype=np.int64)
+    trans = transitions[:size]
+    for t in range(1, steps):
+        total = score[:, None] + trans
+        back[t] = total.argmax(axis=0)
+        score = total.max(axis=0) + log_probs[t]
+    path = [int(score.argmax())]
+    for t in range(steps - 1, 0, -1):
+        path.append(int(back[t, path[-1]]))
+    return path[::-1]
+
+
+@dataclass(frozen=True)
+class Span:
+    name: str
+    first_word: int
+    last_word: int  # inclusive
+    confidence: float
+
+
+def tags_to_spans(tags: list[str], path: list[int], probs: np.ndarray) -> list[Span]:
+    spans: list[Span] = []
+    current: tuple[str, int] | None = None
+    for index, tag_id in enumerate(path + [0]):
+        tag = tags[tag_id] if index < len(path) else "O"
+        if current and not (tag.startswith("I-") and tag[2:] == current[0]):
+            name, first = current
+            conf = float(np.mean([probs[i, path[i]] for i in range(first, index)]))
+            spans.append(Span(name, first, index - 1, conf))
+            current = None
+        if tag.startswith("B-"):
+            current = (tag[2:], index)
+    return spans
+
+
+def word_first_tokens(word_ids: list[int | None], count: int) -> list[int]:
+    """Token index of each word's first sub-token; -1 where truncation dropped it."""
+    first = [-1] * count
+    for token_index, word_id in enumerate(word_ids):
+        if word_id is not None and word_id < count and first[word_id] < 0:
+            first[word_id] = token_index
+    return first

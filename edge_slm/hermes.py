@@ -1,0 +1,122 @@
+"""Hermes protocol (Rhasspy 2.5 / Snips): the messages we read and write, as rhasspy-hermes defines them."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .nlu import Parse
+
+NLU_QUERY = "hermes/nlu/query"
+NOT_RECOGNIZED = "hermes/nlu/intentNotRecognized"
+TTS_SAY = "hermes/tts/say"
+TEXT_CAPTURED = "hermes/asr/textCaptured"
+START_LISTENING = "hermes/asr/startListening"
+STOP_LISTENING = "hermes/asr/stopListening"
+
+
+def intent_topic(name: str) -> str:
+    return f"hermes/intent/{name}"
+
+
+def hotword_topic(wakeword_id: str) -> str:
+    return f"hermes/hotword/{wakeword_id}/detected"
+
+
+@dataclass(frozen=True)
+class NluQuery:
+    input: str
+    site_id: str = "default"
+    id: str | None = None
+    session_id: str | None = None
+    intent_filter: list[str] | None = None
+    custom_data: str | None = None
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> "NluQuery":
+        text = data.get("input")
+        if not isinstance(text, str):
+            raise ValueError("'input' must be a string")
+        intent_filter = data.get("intentFilter")
+        if intent_filter is not None and not (isinstance(intent_filter, list)
+                                              and all(isinstance(i, str) for i in intent_filter)):
+            raise ValueError("'intentFilter' must be a list of strings")
+        return NluQuery(text, str(data.get("siteId") or "default"),
+                        None if data.get("id") is None else str(data["id"]),
+                        None if data.get("sessionId") is None else str(data["sessionId"]),
+                        intent_filter, data.get("customData"))
+
+
+@dataclass(frozen=True)
+class Context:
+    """Where a request came from, so replies carry the same ids."""
+
+    site_id: str
+    session_id: str | None = None
+    id: str | None = None
+    custom_data: str | None = None
+
+
+def _slot(slot: Any) -> dict[str, Any]:
+    kind = "Number" if isinstance(slot.value, (int, float)) and not isinstance(slot.value, bool) else "Unknown"
+    return {
+        "entity": slot.name,
+        "slotName": slot.name,
+        "rawValue": slot.raw,
+        "value": {"kind": kind, "value": slot.value},
+        "confidence": slot.confidence,
+        "range": {"start": slot.start, "end": slot.end, "rawStart": slot.start, "rawEnd": slot.end},
+    }
+
+
+def nlu_intent(parse: Parse, ctx: Context) -> dict[str, Any]:
+    return {
+        "input": parse.text,
+        "rawInput": parse.text,
+        "intent": {"intentName": parse.intent, "confidenceScore": parse.confidence},
+        "slots": [_slot(s) for s in parse.slots],
+        "siteId": ctx.site_id,
+        "sessionId": ctx.session_id,
+        "id": ctx.id,
+        "customData": ctx.custom_data,
+        "asrTokens": [],
+        "lang": None,
+    }
+
+
+def not_recognized(text: str, ctx: Context) -> dict[str, Any]:
+    return {"input": text, "siteId": ctx.site_id, "sessionId": ctx.session_id, "id": ctx.id,
+            "customData": ctx.custom_data}
+
+
+def tts_say(text: str, ctx: Context) -> dict[str, Any]:
+    return {"text": text, "siteId": ctx.site_id, "sessionId": ctx.session_id, "id": ctx.id, "lang": None}
+
+
+def text_captured(text: str, likelihood: float, seconds: float, ctx: Context,
+                  wakeword_id: str | None = None) -> dict[str, Any]:
+    return {"text": text, "likelihood": likelihood, "seconds": seconds, "siteId": ctx.site_id,
+            "sessionId": ctx.session_id, "wakewordId": wakeword_id, "asrTokens": [], "lang": None}
+
+
+def hotword_detected(model_id: str, ctx: Context) -> dict[str, Any]:
+    return {"modelId": model_id, "modelVersion": "", "modelType": "personal", "currentSensitivity": 1.0,
+            "siteId": ctx.site_id, "sessionId": ctx.session_id, "sendAudioCaptured": None,
+            "lang": None, "customEntities": None}
+
+
+@dataclass(frozen=True)
+class ListenRequest:
+    site_id: str
+    session_id: str | None = None
+    stop_on_silence: bool = True
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> "ListenRequest":
+        return ListenRequest(str(data.get("siteId") or "default"),
+                             None if data.get("sessionId") is None else str(data["sessionId"]),
+                             bool(data.get("stopOnSilence", True)))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

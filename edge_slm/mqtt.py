@@ -1,0 +1,165 @@
+"""MQTT: our topics, the command payload codec, and a hardened paho client.
+
+Commands arrive as UTF-8 text or JSON ``{"text", "id"?}``; anything else is a
+``CommandError`` with a stable code that goes back on the error topic.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import socket
+import ssl
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.properties import Properties
+from paho.mqtt.packettypes import PacketTypes
+
+from .config import Config
+
+log = logging.getLogger("edge_slm.mqtt")
+QOS = 1
+
+
+class CommandError(ValueError):
+    def __init__(self, code: str, message: str, id: str | None = None) -> None:
+        super().__init__(message)
+        self.code, self.message, self.id = code, message, id
+
+
+@dataclass(frozen=True)
+class Topics:
+    prefix: str
+    site: str
+
+    def _t(self, leaf: str) -> str:
+        return f"{self.prefix}/{self.site}/{leaf}"
+
+    @property
+    def command(self) -> str:
+        return self._t("command")
+
+    @property
+    def intent(self) -> str:
+        return self._t("intent")
+
+    @property
+    def response(self) -> str:
+        return self._t("response")
+
+    @property
+    def not_recognized(self) -> str:
+        return self._t("not_recognized")
+
+    @property
+    def error(self) -> str:
+        return self._t("error")
+
+    @property
+    def status(self) -> str:
+        return self._t("status")
+
+    @property
+    def escalate(self) -> str:
+        return self._t("escalate")
+
+    @property
+    def escalate_reply(self) -> str:
+        return self._t("escalate/reply")
+
+
+@dataclass(frozen=True)
+class Command:
+    id: str
+    text: str
+
+
+def decode_command(payload: bytes, max_bytes: int, max_chars: int) -> Command:
+    if len(payload) > max_bytes:
+        raise CommandError("payload_too_large", f"payload is {len(payload)} bytes; the limit is {max_bytes}")
+    try:
+        body = payload.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CommandError("invalid_utf8", f"payload is not UTF-8 ({exc.reason} at byte {exc.start})") from exc
+    stripped = body.strip()
+    command_id: str | None = None
+    if stripped.startswith(("{", "[", '"')):
+        try:
+            data = json.loads(stripped)
+        except ValueError as exc:
+            raise CommandError("invalid_json", f"payload looks like JSON but does not parse ({exc.args[0]})") from exc
+        if not isinstance(data, dict):
+            raise CommandError("invalid_json", "JSON payload must be an object {\"text\": ..., \"id\"?: ...}")
+        raw_id = data.get("id")
+        if raw_id is not None and not isinstance(raw_id, (str, int)):
+            raise CommandError("invalid_field", "'id' must be a string")
+        command_id = None if raw_id is None else str(raw_id)[:128]
+        text = data.get("text")
+        if not isinstance(text, str):
+            raise CommandError("invalid_field", "'text' must be a string", command_id)
+    else:
+        text = body
+    if len(text) > max_chars:
+        raise CommandError("text_too_long", f"text is {len(text)} characters; the limit is {max_chars}", command_id)
+    if not text.strip():
+        raise CommandError("empty_text", "text is empty", command_id)
+    return Command(command_id or uuid.uuid4().hex, text)
+
+
+def encode(message: dict[str, Any]) -> bytes:
+    return json.dumps(message, ensure_ascii=False).encode("utf-8")
+
+
+def _nodelay(client: mqtt.Client, userdata: Any, sock: Any) -> None:
+    # Nagle + delayed ACK add ~40 ms to every small command round trip.
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except (OSError, AttributeError):
+        pass
+
+
+def make_client(config: Config, client_id: str, will_topic: str | None = None,
+                will_payload: bytes | None = None, persistent: bool = True) -> mqtt.Client:
+    v5 = config.mqtt.protocol == "5"
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2, client_id=client_id,
+        protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
+        clean_session=None if v5 else not persistent)
+    client.on_socket_open = _nodelay
+    client.max_queued_messages_set(0)  # unlimited: nothing is dropped while the broker is away
+    client.reconnect_delay_set(min_delay=1, max_delay=30)
+    if config.mqtt.username:
+        client.username_pw_set(config.mqtt.username, config.password() or None)
+    if config.mqtt.tls_ca:
+        context = ssl.create_default_context(cafile=config.mqtt.tls_ca)
+        if config.mqtt.tls_cert:
+            context.load_cert_chain(config.mqtt.tls_cert, config.mqtt.tls_key or None)
+        client.tls_set_context(context)
+    if will_topic is not None:
+        client.will_set(will_topic, will_payload, qos=QOS, retain=True)
+    return client
+
+
+def connect_properties(config: Config, persistent: bool = True) -> Properties | None:
+    if config.mqtt.protocol != "5":
+        return None
+    props = Properties(PacketTypes.CONNECT)
+    if persistent:
+        props.SessionExpiryInterval = config.mqtt.session_expiry
+    return props
+
+
+def connect(client: mqtt.Client, config: Config, persistent: bool = True) -> None:
+    kwargs: dict[str, Any] = {"keepalive": config.mqtt.keepalive}
+    if config.mqtt.protocol == "5":
+        kwargs["clean_start"] = not persistent
+        kwargs["properties"] = connect_properties(config, persistent)
+    client.connect_async(config.mqtt.host, config.mqtt.port, **kwargs)
+
+
+def reason_text(reason_code: Any) -> str:
+    return str(getattr(reason_code, "getName", lambda: reason_code)())

@@ -1,0 +1,234 @@
+"""The engine: text in, intent + slots + response out, with ONNX Runtime.
+
+One small class in the manner of a piper voice: ``Engine.load()`` opens the
+bundle, then one method per stage (``encode``, ``run``, ``decode``) and
+``parse`` / ``parse_batch`` chaining them.
+"""
+
+from __future__ import annotations
+
+import time
+import unicodedata
+from collections import OrderedDict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from threading import Lock
+from typing import Any, Iterable
+
+import numpy as np
+import onnxruntime as ort
+from tokenizers import Tokenizer
+
+from .bundle import Bundle, load_bundle
+from .decode import Word, bio_transitions, softmax, split_words, tags_to_spans, viterbi, word_first_tokens
+from .numbers import words_to_number
+from .respond import Responder
+
+MAX_TEXT_CHARS = 1000
+_GRAPH_LEVELS = {
+    "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+    "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+    "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+    "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+}
+# Slots whose values hubs expect as numbers.
+NUMERIC_SLOTS = {
+    "brightness", "temperature", "position", "volume_level", "hours", "minutes", "seconds",
+    "start_hours", "start_minutes", "start_seconds", "number",
+}
+
+
+class InputError(ValueError):
+    """Text the engine will not parse; ``code`` is a stable string for clients."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Slot:
+    name: str
+    value: Any
+    raw: str
+    start: int
+    end: int
+    confidence: float
+
+
+@dataclass(frozen=True)
+class Parse:
+    text: str
+    intent: str
+    confidence: float
+    recognized: bool
+    slots: tuple[Slot, ...] = field(default_factory=tuple)
+    response: str = ""
+
+    def slot_values(self) -> dict[str, Any]:
+        return {slot.name: slot.value for slot in self.slots}
+
+    def slots_as_dicts(self) -> list[dict[str, Any]]:
+        return [asdict(slot) for slot in self.slots]
+
+
+def clean_text(text: str, max_chars: int = MAX_TEXT_CHARS) -> str:
+    """Whitespace-collapsed text with control characters removed; raises InputError."""
+    if not isinstance(text, str):
+        raise InputError("invalid_text", "text must be a string")
+    if len(text) > max_chars:
+        raise InputError("text_too_long", f"text is {len(text)} characters; the limit is {max_chars}")
+    visible = "".join(" " if unicodedata.category(ch)[0] == "C" else ch for ch in text)
+    cleaned = " ".join(visible.split())
+    if not cleaned:
+        raise InputError("empty_text", "text is empty")
+    return cleaned
+
+
+@dataclass
+class _Encoded:
+    words: list[list[Word]]
+    input_ids: np.ndarray
+    attention_mask: np.ndarray
+    first_tokens: list[list[int]]
+
+
+class Engine:
+    def __init__(self, bundle: Bundle, session: ort.InferenceSession, tokenizer: Tokenizer,
+                 responder: Responder, threshold: float, cache_size: int) -> None:
+        self.bundle = bundle
+        self.manifest = bundle.manifest
+        self.session = session
+        self.tokenizer = tokenizer
+        self.responder = responder
+        self.threshold = threshold
+        self.tags = self.manifest.tags
+        self._transitions = bio_transitions(self.tags)
+        self._input_names = {i.name for i in session.get_inputs()}
+        self._cache: OrderedDict[str, Parse] = OrderedDict()
+        self._cache_size = cache_size
+        self._cache_lock = Lock()
+
+    # ------------------------------------------------------------------ load
+    @classmethod
+    def load(cls, bundle: str | Path | Bundle | None = None, *, threads: int = 2,
+             optimization: str = "all", threshold: float = 0.5, cache_size: int = 256,
+             model_file: str = "model.onnx") -> "Engine":
+        loaded = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = max(1, int(threads))
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = _GRAPH_LEVELS[optimization]
+        options.log_severity_level = 3
+        session = ort.InferenceSession(str(loaded.file(model_file)), options,
+                                       providers=["CPUExecutionProvider"])
+        tokenizer = Tokenizer.from_file(str(loaded.file("tokenizer.json")))
+        # The checkpoint's tokenizer pads to a fixed 128: pad to the batch's longest instead.
+        tokenizer.enable_padding(pad_id=tokenizer.token_to_id("[PAD]") or 0, pad_token="[PAD]")
+        tokenizer.enable_truncation(max_length=loaded.manifest.max_length)
+        responder = Responder.from_dict(loaded.read_json("responses.json"))
+        return cls(loaded, session, tokenizer, responder, threshold, cache_size)
+
+    # ---------------------------------------------------------------- stages
+    def encode(self, texts: list[str]) -> _Encoded:
+        words = [split_words(text) for text in texts]
+        # An all-punctuation text still needs one token; [UNK] keeps shapes valid.
+        pieces = [[w.text for w in ws] or ["[UNK]"] for ws in words]
+        encodings = self.tokenizer.encode_batch(pieces, is_pretokenized=True)
+        input_ids = np.array([e.ids for e in encodings], dtype=np.int64)
+        attention = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        first = [word_first_tokens(e.word_ids, len(ws)) for e, ws in zip(encodings, words)]
+        return _Encoded(words, input_ids, attention, first)
+
+    def run(self, encoded: _Encoded) -> tuple[np.ndarray, np.ndarray]:
+        feeds = {"input_ids": encoded.input_ids, "attention_mask": encoded.attention_mask}
+        if "token_type_ids" in self._input_names:
+            feeds["token_type_ids"] = np.zeros_like(encoded.input_ids)
+        intent_logits, slot_logits = self.session.run(None, feeds)
+        return intent_logits, slot_logits
+
+    def decode(self, text: str, words: list[Word], first_tokens: list[int],
+               intent_logits: np.ndarray, slot_logits: np.ndarray) -> Parse:
+        probs = softmax(intent_logits.astype(np.float32))
+        best = int(probs.argmax())
+        intent = self.manifest.intents[best]
+        confidence = float(probs[best])
+        recognized = confidence >= self.threshold and intent != self.manifest.out_of_scope
+        kept = [i for i, t in enumerate(first_tokens) if t >= 0]
+        slots: list[Slot] = []
+        if kept and recognized:
+            token_logits = slot_logits[[first_tokens[i] for i in kept]].astype(np.float32)
+            tag_probs = softmax(token_logits)
+            path = viterbi(np.log(tag_probs + 1e-9), self._transitions)
+            for span in tags_to_spans(self.tags, path, tag_probs):
+                first, last = words[kept[span.first_word]], words[kept[span.last_word]]
+                raw = text[first.start:last.end]
+                slots.append(Slot(span.name, self._value(span.name, raw), raw,
+                                  first.start, last.end, round(span.confidence, 4)))
+        values = {s.name: s.raw for s in slots}
+        response = self.responder.render(intent if recognized else None, values)
+        return Parse(text, intent, round(confidence, 4), recognized, tuple(slots), response)
+
+    @staticmethod
+    def _value(name: str, raw: str) -> Any:
+        if name in NUMERIC_SLOTS:
+            number = words_to_number(raw)
+            if number is not None:
+                return number
+        return raw.lower()
+
+    # ------------------------------------------------------------ public API
+    def parse(self, text: str) -> Parse:
+        return self.parse_batch([text])[0]
+
+    def parse_batch(self, texts: Iterable[str]) -> list[Parse]:
+        """Parse many texts in one model call; raises InputError for the first bad one."""
+        cleaned = [clean_text(t) for t in texts]
+        results: list[Parse | None] = [self._cache_get(t) for t in cleaned]
+        todo = [i for i, r in enumerate(results) if r is None]
+        if todo:
+            batch = [cleaned[i] for i in todo]
+            encoded = self.encode(batch)
+            intent_logits, slot_logits = self.run(encoded)
+            for row, index in enumerate(todo):
+                parse = self.decode(batch[row], encoded.words[row], encoded.first_tokens[row],
+                                    intent_logits[row], slot_logits[row])
+                results[index] = parse
+                self._cache_put(batch[row], parse)
+        return [r for r in results if r is not None]
+
+    def _cache_get(self, key: str) -> Parse | None:
+        if self._cache_size <= 0:
+            return None
+        with self._cache_lock:
+            hit = self._cache.get(key)
+            if hit is not None:
+                self._cache.move_to_end(key)
+            return hit
+
+    def _cache_put(self, key: str, parse: Parse) -> None:
+        if self._cache_size <= 0:
+            return
+        with self._cache_lock:
+            self._cache[key] = parse
+            self._cache.move_to_end(key)
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+
+    def message(self, parse: Parse, *, id: str, source: str, latency_ms: float) -> dict[str, Any]:
+        """The JSON of the ``intent`` topic (DESIGN.md), plus ``response``."""
+        return {
+            "id": id,
+            "text": parse.text,
+            "source": source,
+            "intent": {"name": parse.intent if parse.recognized else None,
+                       "confidence": parse.confidence},
+            "best": {"name": parse.intent, "confidence": parse.confidence},
+            "recognized": parse.recognized,
+            "slots": parse.slots_as_dicts(),
+            "model": {"name": self.manifest.name, "version": self.manifest.version},
+            "latency_ms": round(latency_ms, 3),
+            "time": time.time(),
+            "response": parse.response,
+        }

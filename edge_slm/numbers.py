@@ -1,0 +1,83 @@
+"""Spoken numbers to values: speech recognisers write "fifty percent", hubs want 50."""
+
+from __future__ import annotations
+
+import re
+
+_UNITS = {
+    "zero": 0, "oh": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
+    "seven": 7, "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12,
+    "thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16, "seventeen": 17,
+    "eighteen": 18, "nineteen": 19,
+}
+_TENS = {
+    "twenty": 20, "thirty": 30, "forty": 40, "fourty": 40, "fifty": 50, "sixty": 60,
+    "seventy": 70, "eighty": 80, "ninety": 90,
+}
+_SCALES = {"hundred": 100, "thousand": 1000}
+_FRACTIONS = {"half": 0.5, "quarter": 0.25}
+_UNIT_WORDS = {
+    "percent", "per", "cent", "%", "degrees", "degree", "celsius", "fahrenheit", "c", "f",
+    "minutes", "minute", "hours", "hour", "seconds", "second", "and", "point",
+}
+_NUMERIC = re.compile(r"^[+-]?\d+(?:[.,]\d+)?$")
+
+
+def _number(token: str) -> float | None:
+    if _NUMERIC.match(token):
+        return float(token.replace(",", "."))
+    return None
+
+
+def words_to_number(text: str) -> int | float | None:
+    """Value of a spoken or written number, or None if ``text`` is not one.
+
+    Units ("percent", "degrees", "%") are ignored so that a slot's raw text
+    "fifty percent" gives 50 and "21.5°" gives 21.5.
+    """
+    cleaned = text.lower().replace("%", " % ").replace("°", " ").replace("-", " ")
+    tokens = [t for t in cleaned.split() if t]
+    if not tokens:
+        return None
+    total = 0.0
+    current = 0.0
+    seen = False
+    decimal_digits: list[int] | None = None
+    for token in tokens:
+        value = _number(token)
+        if value is not None:
+            current += value
+            seen = True
+        elif token in ("a", "an"):
+            # "a hundred", "two and a half": the article only scales what follows
+            continue
+        elif token in _UNITS and not (token == "oh" and len(tokens) == 1):
+            if decimal_digits is not None:
+                decimal_digits.append(_UNITS[token])
+            else:
+                current += _UNITS[token]
+            seen = True
+        elif token in _TENS:
+            current += _TENS[token]
+            seen = True
+        elif token in _SCALES:
+            current = max(current, 1) * _SCALES[token]
+            if _SCALES[token] >= 1000:
+                total += current
+                current = 0
+            seen = True
+        elif token in _FRACTIONS:
+            current += _FRACTIONS[token]
+            seen = True
+        elif token == "point":
+            decimal_digits = []
+        elif token in _UNIT_WORDS:
+            continue
+        else:
+            return None
+    if not seen:
+        return None
+    result = total + current
+    if decimal_digits:
+        result += float("0." + "".join(str(d) for d in decimal_digits))
+    return int(result) if float(result).is_integer() else round(result, 3)

@@ -1,0 +1,1 @@
+"""Voice: microphone capture, voice activity, speech recognition biased to the bundle's domain."""

@@ -1,0 +1,151 @@
+"""Speech recognisers behind one interface, both biased to the bundle's sentences and words.
+
+- pocketsphinx: its English model ships in the package, so voice works with no download.
+- vosk: the usual on-device choice; the user downloads a model directory on the device.
+Words the recogniser's dictionary lacks are left out of the bias, never a crash.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from .audio import RATE
+from .lm import build_arpa
+
+log = logging.getLogger("edge_slm.voice")
+_WORD = re.compile(r"[a-z']+")
+# Trust the domain's sentences more than pocketsphinx's default (6.5) does.
+LANGUAGE_WEIGHT = 6.5
+
+
+class AsrError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Transcript:
+    text: str
+    confidence: float
+    audio_seconds: float
+    decode_seconds: float
+
+    @property
+    def real_time_factor(self) -> float:
+        return self.decode_seconds / self.audio_seconds if self.audio_seconds else 0.0
+
+
+class Recognizer(Protocol):
+    name: str
+
+    def transcribe(self, audio: np.ndarray) -> Transcript: ...
+
+
+def domain_sentences(bundle_dir: Path, wake_phrase: str = "") -> list[list[str]]:
+    """The bundle's sentences, alone and after the wake phrase (so both are likely to the recogniser)."""
+    path = bundle_dir / "asr" / "sentences.txt"
+    if not path.exists():
+        raise AsrError(f"{path}: the bundle has no sentences for speech recognition")
+    sentences = [_WORD.findall(line.lower()) for line in path.read_text(encoding="utf-8").splitlines()
+                 if line.strip()]
+    wake = _WORD.findall(wake_phrase.lower())
+    if wake:
+        sentences += [wake] * 50 + [wake + s for s in sentences]
+    return sentences
+
+
+class PocketSphinx:
+    name = "pocketsphinx"
+
+    def __init__(self, bundle_dir: Path, wake_phrase: str = "") -> None:
+        try:
+            from pocketsphinx import Config, Decoder, get_model_path
+        except ImportError as exc:
+            raise AsrError("pocketsphinx is not installed (pip install 'edge-slm[voice]')") from exc
+        model = Path(get_model_path()) / "en-us"
+        dictionary = model / "cmudict-en-us.dict"
+        entries: dict[str, list[str]] = {}
+        for line in dictionary.read_text(encoding="utf-8").splitlines():
+            if line:
+                word = line.split(maxsplit=1)[0]
+                entries.setdefault(word.split("(")[0], []).append(line)
+        known = set(entries)
+        sentences, dropped = [], set()
+        for words in domain_sentences(bundle_dir, wake_phrase):
+            unknown = [w for w in words if w not in known]
+            # Cutting a word out would teach the model sequences nobody says ("in the </s>").
+            if unknown:
+                dropped.update(unknown)
+            elif words:
+                sentences.append(words)
+        self.dropped_words = sorted(dropped)
+        if dropped:
+            log.info("words outside the recogniser's dictionary left out", extra={"count": len(dropped)})
+        work = Path(tempfile.mkdtemp(prefix="edge-slm-asr-"))
+        self._lm = work / "domain.arpa"
+        self._lm.write_text(build_arpa(sentences), encoding="utf-8")
+        # Only the domain's words: the full dictionary takes seconds to load on a Pi.
+        domain_dict = work / "domain.dict"
+        vocabulary = sorted({w for s in sentences for w in s})
+        domain_dict.write_text("".join(line + "\n" for w in vocabulary for line in entries[w]), encoding="utf-8")
+        config = Config(hmm=str(model / "en-us"), dict=str(domain_dict), lm=str(self._lm),
+                        samprate=RATE, loglevel="FATAL", lw=LANGUAGE_WEIGHT)
+        self._decoder = Decoder(config)
+
+    def transcribe(self, audio: np.ndarray) -> Transcript:
+        start = time.perf_counter()
+        self._decoder.start_utt()
+        self._decoder.process_raw(audio.astype(np.int16).tobytes(), full_utt=True)
+        self._decoder.end_utt()
+        hyp = self._decoder.hyp()
+        text = hyp.hypstr if hyp else ""
+        confidence = float(np.clip(self._decoder.get_logmath().exp(hyp.prob), 0, 1)) if hyp else 0.0
+        return Transcript(text, confidence, audio.size / RATE, time.perf_counter() - start)
+
+
+class Vosk:
+    name = "vosk"
+
+    def __init__(self, bundle_dir: Path, model_dir: str, wake_phrase: str = "") -> None:
+        if not model_dir or not Path(model_dir).is_dir():
+            raise AsrError(f"vosk needs a model directory ([voice] vosk_model); '{model_dir}' is not one "
+                           "(download one on the device, e.g. vosk-model-small-en-us)")
+        try:
+            import vosk
+        except ImportError as exc:
+            raise AsrError("vosk is not installed (pip install 'edge-slm[vosk]')") from exc
+        vosk.SetLogLevel(-1)
+        try:
+            self._model = vosk.Model(model_dir)
+        except Exception as exc:
+            raise AsrError(f"{model_dir}: vosk cannot load this model ({exc})") from exc
+        words = sorted({w for s in domain_sentences(bundle_dir, wake_phrase) for w in s})
+        # Vosk skips grammar words its lexicon lacks; "[unk]" keeps free speech possible.
+        self._grammar = json.dumps([" ".join(words), "[unk]"])
+        self._vosk = vosk
+
+    def transcribe(self, audio: np.ndarray) -> Transcript:
+        start = time.perf_counter()
+        recognizer = self._vosk.KaldiRecognizer(self._model, RATE, self._grammar)
+        recognizer.AcceptWaveform(audio.astype(np.int16).tobytes())
+        result = json.loads(recognizer.FinalResult())
+        text = result.get("text", "").replace("[unk]", "").strip()
+        words = result.get("result", [])
+        confidence = float(np.mean([w.get("conf", 0.0) for w in words])) if words else 0.0
+        return Transcript(" ".join(text.split()), confidence, audio.size / RATE, time.perf_counter() - start)
+
+
+def make_recognizer(kind: str, bundle_dir: Path, vosk_model: str = "", wake_phrase: str = "") -> Recognizer:
+    if kind == "vosk":
+        return Vosk(bundle_dir, vosk_model, wake_phrase)
+    if kind == "pocketsphinx":
+        return PocketSphinx(bundle_dir, wake_phrase)
+    raise AsrError(f"unknown recogniser {kind!r}; use pocketsphinx or vosk")

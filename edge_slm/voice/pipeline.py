@@ -1,0 +1,81 @@
+"""Utterances to text to intents: the part of voice shared by ``listen`` and the daemon."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from ..config import VoiceConfig
+from .asr import Recognizer, Transcript, make_recognizer
+from .vad import Endpointer, Utterance, Vad
+
+
+@dataclass(frozen=True)
+class Heard:
+    transcript: Transcript
+    utterance: Utterance
+    end_of_speech: float  # perf_counter() when the endpointer closed the utterance
+    woke: bool  # the wake phrase was heard in this utterance
+
+
+class WakeGate:
+    """A wake phrase said before (or as) the command; with no phrase configured, every utterance passes."""
+
+    def __init__(self, phrase: str, window_s: float = 6.0) -> None:
+        self.phrase = " ".join(re.findall(r"[a-z']+", phrase.lower()))
+        self.window_s = window_s
+        self._armed_until = 0.0
+
+    def arm(self, seconds: float | None = None) -> None:
+        self._armed_until = time.monotonic() + (self.window_s if seconds is None else seconds)
+
+    def disarm(self) -> None:
+        self._armed_until = 0.0
+
+    def admit(self, text: str) -> tuple[str | None, bool]:
+        """(command text or None, wake phrase heard)."""
+        if not self.phrase:
+            return (text or None), False
+        words = " ".join(text.lower().split())
+        if words.startswith(self.phrase):
+            rest = words[len(self.phrase):].strip()
+            if rest:
+                self.disarm()
+                return rest, True
+            self.arm()
+            return None, True
+        if time.monotonic() < self._armed_until and words:
+            self.disarm()
+            return words, False
+        return None, False
+
+
+class VoicePipeline:
+    def __init__(self, config: VoiceConfig, bundle_dir: Path, recognizer: Recognizer | None = None) -> None:
+        self.config = config
+        self.recognizer = recognizer or make_recognizer(config.recognizer, bundle_dir, config.vosk_model,
+                                                           config.wake_phrase)
+        self.vad = Vad()
+        self.gate = WakeGate(config.wake_phrase)
+
+    def endpointer(self) -> Endpointer:
+        return Endpointer(self.vad, threshold=self.config.vad_threshold, silence_ms=self.config.silence_ms,
+                          max_seconds=self.config.max_utterance_s)
+
+    def hear(self, chunks: Iterable[np.ndarray]) -> Iterator[Heard]:
+        for utterance in self.endpointer().utterances(chunks):
+            ended = time.perf_counter()
+            transcript = self.recognizer.transcribe(utterance.audio)
+            text, woke = self.gate.admit(transcript.text)
+            if woke and text is None:
+                yield Heard(Transcript("", transcript.confidence, transcript.audio_seconds,
+                                       transcript.decode_seconds), utterance, ended, True)
+                continue
+            if text:
+                yield Heard(Transcript(text, transcript.confidence, transcript.audio_seconds,
+                                       transcript.decode_seconds), utterance, ended, woke)

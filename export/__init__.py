@@ -1,0 +1,1 @@
+"""Workstation toolchain: labelled data in, a verified edge-slm model bundle out."""

@@ -1,0 +1,250 @@
+"""The whole export: recipe in, verified bundle out."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+import shutil
+import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+from tokenizers import Tokenizer
+
+from edge_slm import BUNDLE_FORMAT, __version__
+from edge_slm.bundle import Bundle, Manifest
+from edge_slm.metrics import agreement
+from edge_slm.nlu import Engine
+
+from .bundle_writer import publish, staging_dir, write_manifest
+from .data import DataError, Example, read_jsonl, read_slurp, read_snips, relabel
+from .distill import DistillSettings, distill
+from .evaluate import score_engine, score_torch
+from .features import featurize
+from .model import JointModel
+from .onnx_export import INPUTS, export_onnx
+from .quantize import QuantizeSettings, quantize
+from .recipe import Recipe, Source
+from .responses import build_responses
+from .templates import TemplateSampler
+from .train import TrainSettings, train_teacher
+from .vocab import trim_vocabulary
+
+log = logging.getLogger("export.build")
+
+
+class ParityError(RuntimeError):
+    """int8 lost too much against fp32; no bundle is written."""
+
+
+def _hash_path(path: Path) -> str:
+    digest = hashlib.sha256()
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    for file in files:
+        digest.update(str(file.relative_to(path) if path.is_dir() else file.name).encode())
+        digest.update(file.read_bytes())
+    return digest.hexdigest()
+
+
+def read_source(source: Source, recipe: Recipe) -> list[Example]:
+    if not source.path.exists():
+        raise DataError(f"{source.path}: not found")
+    if source.kind == "jsonl":
+        examples = list(read_jsonl(source.path))
+    elif source.kind == "snips":
+        examples = list(read_snips(source.path))
+    elif source.kind == "slurp":
+        examples = list(read_slurp(source.path, source.slot_map, source.part))
+    else:
+        sampler = TemplateSampler.load(source.path, recipe.lists, recipe.seed + source.seed,
+                                       source.intents or None)
+        examples = sampler.sample(source.samples_per_intent)
+    if source.intent_map or source.skip or source.other:
+        examples = list(relabel(examples, source.intent_map, source.skip, source.other or None))
+    if source.limit and len(examples) > source.limit:
+        examples = random.Random(recipe.seed + source.seed).sample(examples, source.limit)
+    if not examples:
+        raise DataError(f"{source.path}: no examples")
+    return examples
+
+
+@dataclass
+class Dataset:
+    train: list[Example]
+    eval: dict[str, list[Example]]
+    intents: list[str]
+    slots: list[str]
+    hashes: dict[str, str]
+
+    @property
+    def tags(self) -> list[str]:
+        return ["O"] + [f"{p}-{s}" for s in self.slots for p in ("B", "I")]
+
+    @property
+    def all_eval(self) -> list[Example]:
+        return [e for part in self.eval.values() for e in part]
+
+
+def load_dataset(recipe: Recipe) -> Dataset:
+    """Read and check every source before any training starts."""
+    train: list[Example] = []
+    hashes: dict[str, str] = {}
+    for source in recipe.train:
+        train += read_source(source, recipe)
+        hashes[source.name] = _hash_path(source.path)
+    if not train:
+        raise DataError(f"{recipe.path}: the training data is empty")
+    evals: dict[str, list[Example]] = {}
+    for source in recipe.eval:
+        evals[source.name] = read_source(source, recipe)
+        hashes[source.name] = _hash_path(source.path)
+    if not evals:
+        rng = random.Random(recipe.seed)
+        rng.shuffle(train)
+        cut = max(1, len(train) // 10)
+        evals["holdout"], train = train[:cut], train[cut:]
+    counts = Counter(e.intent for e in train)
+    intents = sorted(counts)
+    eval_intents = {e.intent for part in evals.values() for e in part}
+    missing = sorted(eval_intents - set(intents))
+    if missing:
+        raise DataError(f"intent(s) with no training examples: {', '.join(missing)}")
+    if recipe.out_of_scope and recipe.out_of_scope not in counts:
+        raise DataError(f"out-of-scope label '{recipe.out_of_scope}' has no training examples")
+    slots = sorted({name for e in train for name, _, _ in e.spans})
+    unknown_slots = sorted({n for e in [x for p in evals.values() for x in p] for n, _, _ in e.spans} - set(slots))
+    if unknown_slots:
+        raise DataError(f"slot(s) in the eval data with no training examples: {', '.join(unknown_slots)}")
+    return Dataset(train, evals, intents, slots, hashes)
+
+
+def _metrics(scores: Any) -> dict[str, Any]:
+    return scores.summary()
+
+
+def build(recipe: Recipe, out: Path, threads: int = 2) -> Path:
+    started = time.monotonic()
+    torch.set_num_threads(threads)
+    random.seed(recipe.seed)
+    torch.manual_seed(recipe.seed)
+    data = load_dataset(recipe)
+    log.info("data", extra={"train": len(data.train), "eval": {k: len(v) for k, v in data.eval.items()},
+                            "intents": len(data.intents), "slots": len(data.slots)})
+    print(f"data: {len(data.train)} train, " + ", ".join(f"{k} {len(v)}" for k, v in data.eval.items())
+          + f" eval; {len(data.intents)} intents, {len(data.slots)} slot types", flush=True)
+
+    staging = staging_dir(out)
+    try:
+        trimmed, old_ids = trim_vocabulary(recipe.base / "tokenizer.json",
+                                           (e.word_tags()[0] for e in data.train),
+                                           recipe.vocab_keep_general)
+        (staging / "tokenizer.json").write_text(json.dumps(trimmed, ensure_ascii=False), encoding="utf-8")
+        tokenizer = Tokenizer.from_file(str(staging / "tokenizer.json"))
+        print(f"vocabulary: {len(old_ids)} of 30522 pieces kept", flush=True)
+        train_features = featurize(data.train, tokenizer, data.intents, data.tags, recipe.max_length)
+        eval_examples = data.all_eval
+        eval_features = featurize(eval_examples, tokenizer, data.intents, data.tags, recipe.max_length)
+
+        teacher = JointModel.from_pretrained(str(recipe.base), old_ids, recipe.max_length,
+                                             len(data.intents), len(data.tags))
+        t0 = time.monotonic()
+        train_teacher(teacher, train_features, TrainSettings(**recipe.teacher), recipe.seed)
+        teacher_seconds = time.monotonic() - t0
+        oos = recipe.out_of_scope or None
+        teacher_scores = score_torch(teacher, eval_examples, eval_features, data.intents, data.tags, oos)
+        print(f"teacher fp32: {teacher_scores.summary()}", flush=True)
+
+        student_cfg = dict(recipe.student)
+        layers = tuple(student_cfg.pop("layers", (0, 2, 5)))
+        temperature = float(student_cfg.pop("temperature", 2.0))
+        alpha = float(student_cfg.pop("alpha", 0.5))
+        t0 = time.monotonic()
+        student = distill(teacher, train_features, DistillSettings(
+            layers, temperature, alpha, TrainSettings(**student_cfg)), recipe.seed)
+        student_seconds = time.monotonic() - t0
+        student_scores = score_torch(student, eval_examples, eval_features, data.intents, data.tags, oos)
+        print(f"student fp32 (torch): {student_scores.summary()}", flush=True)
+
+        fp32_path = export_onnx(student, staging / "model_fp32.onnx")
+        qsettings = QuantizeSettings(**{k: tuple(v) if isinstance(v, list) else v
+                                        for k, v in recipe.quantize.items()})
+        quant_info = quantize(fp32_path, staging / "model.onnx", qsettings)
+        (staging / "responses.json").write_text(
+            json.dumps(build_responses(recipe.responses, data.intents), indent=2), encoding="utf-8")
+        write_asr_lists(staging, data)
+
+        manifest: dict[str, Any] = {
+            "format": BUNDLE_FORMAT, "name": recipe.name, "version": recipe.version,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "language": recipe.language, "description": recipe.description,
+            "intents": data.intents, "slots": data.slots, "out_of_scope": oos,
+            "max_length": recipe.max_length, "inputs": INPUTS,
+            "quantization": quant_info,
+            "runtime": {"min_version": "0.1.0", "built_with": __version__},
+        }
+        candidate = Bundle(staging, Manifest.from_dict(dict(manifest, files={})))
+        fp32_engine = Engine.load(candidate, threads=threads, model_file="model_fp32.onnx", cache_size=0)
+        int8_engine = Engine.load(candidate, threads=threads, cache_size=0)
+        fp32_scores, fp32_pred = score_engine(fp32_engine, eval_examples)
+        int8_scores, int8_pred = score_engine(int8_engine, eval_examples)
+        parity = agreement(fp32_pred, int8_pred)
+        per_source = {}
+        for name, part in data.eval.items():
+            per_source[name] = score_engine(int8_engine, part)[0].summary()
+        print(f"student fp32 (onnx): {fp32_scores.summary()}", flush=True)
+        print(f"student int8 (onnx): {int8_scores.summary()}; intent agreement {parity:.2f}%", flush=True)
+        fp32_size = fp32_path.stat().st_size
+        fp32_path.unlink()
+
+        drops = {"intent_accuracy": fp32_scores.intent_accuracy - int8_scores.intent_accuracy,
+                 "slot_f1": fp32_scores.f1 - int8_scores.f1}
+        worst = max(drops, key=lambda k: drops[k])
+        if drops[worst] > qsettings.max_drop:
+            raise ParityError(
+                f"int8 {worst.replace('_', ' ')} is {drops[worst]:.2f} points under fp32 "
+                f"(limit {qsettings.max_drop}); refusing to write the bundle")
+
+        manifest["metrics"] = {
+            "eval_examples": len(eval_examples),
+            "teacher_fp32": teacher_scores.summary(),
+            "student_fp32": fp32_scores.summary(),
+            "student_int8": int8_scores.summary(),
+            "int8_per_eval_source": per_source,
+            "parity": {"intent_agreement": round(parity, 2),
+                       "drop_points": {k: round(v, 2) for k, v in drops.items()}},
+            "parameters": {"teacher": teacher.parameter_count(), "student": student.parameter_count()},
+            "sizes": {"student_fp32_onnx": fp32_size,
+                      "student_int8_onnx": (staging / "model.onnx").stat().st_size},
+            "training_seconds": {"teacher": round(teacher_seconds, 1), "student": round(student_seconds, 1),
+                                 "total": round(time.monotonic() - started, 1), "threads": threads},
+        }
+        manifest["source"] = {
+            "base_checkpoint": recipe.base_name, "base_license": "Apache-2.0",
+            "teacher": f"{recipe.base_name} fine-tuned, {teacher.config.num_hidden_layers} layers",
+            "student_layers": list(layers), "vocabulary": len(old_ids),
+            "recipe": {"file": recipe.path.name, "sha256": recipe.sha256},
+            "data": data.hashes, "licenses": list(recipe.licenses),
+        }
+        write_manifest(staging, manifest)
+        return publish(staging, out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
+def write_asr_lists(folder: Path, data: Dataset) -> None:
+    """Domain sentences and words that speech recognisers bias their decoding to."""
+    asr = folder / "asr"
+    asr.mkdir()
+    sentences = sorted({" ".join(e.text.lower().split()) for e in data.train
+                        if e.intent != "oos"})
+    words = sorted({w.lower() for s in sentences for w in s.replace("'", " '").split()
+                    if w.replace("'", "").isalpha()})
+    (asr / "sentences.txt").write_text("\n".join(sentences) + "\n", encoding="utf-8")
+    (asr / "words.txt").write_text("\n".join(words) + "\n", encoding="utf-8")

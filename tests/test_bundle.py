@@ -1,0 +1,77 @@
+"""Bundle verification: every file's sha256 and the format version, before anything loads."""
+
+from __future__ import annotations
+
+import json
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from edge_slm import BUNDLE_FORMAT
+from edge_slm.bundle import BundleError, load_bundle
+from edge_slm.nlu import Engine
+
+
+def test_default_bundle_verifies_and_lists_its_files() -> None:
+    bundle = load_bundle(None)
+    files = set(bundle.manifest.files)
+    assert {"model.onnx", "tokenizer.json", "responses.json", "asr/sentences.txt", "asr/words.txt"} <= files
+    assert bundle.manifest.format == BUNDLE_FORMAT
+    assert "HassTurnOn" in bundle.manifest.intents
+    assert bundle.manifest.out_of_scope in bundle.manifest.intents
+
+
+def test_tampered_model_is_refused_naming_the_file(bundle_copy: Path) -> None:
+    model = bundle_copy / "model.onnx"
+    data = bytearray(model.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    model.write_bytes(bytes(data))
+    with pytest.raises(BundleError, match=r"model\.onnx: sha256 mismatch"):
+        load_bundle(bundle_copy)
+
+
+def test_truncated_tokenizer_is_refused(bundle_copy: Path) -> None:
+    tok = bundle_copy / "tokenizer.json"
+    tok.write_bytes(tok.read_bytes()[:100])
+    with pytest.raises(BundleError, match=r"tokenizer\.json: sha256 mismatch"):
+        load_bundle(bundle_copy)
+
+
+def test_missing_file_is_refused(bundle_copy: Path) -> None:
+    (bundle_copy / "responses.json").unlink()
+    with pytest.raises(BundleError, match=r"responses\.json: missing"):
+        load_bundle(bundle_copy)
+
+
+def test_newer_format_asks_for_an_upgrade(bundle_copy: Path) -> None:
+    manifest = json.loads((bundle_copy / "manifest.json").read_text())
+    manifest["format"] = BUNDLE_FORMAT + 1
+    (bundle_copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="upgrade edge-slm"):
+        load_bundle(bundle_copy)
+
+
+def test_corrupt_manifest_and_escaping_paths(bundle_copy: Path) -> None:
+    manifest_path = bundle_copy / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["files"]["../etc/passwd"] = "0" * 64
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="escapes the bundle"):
+        load_bundle(bundle_copy)
+    manifest_path.write_text("{not json")
+    with pytest.raises(BundleError, match="manifest.json: not valid JSON"):
+        load_bundle(bundle_copy)
+
+
+def test_missing_bundle_path(tmp_path: Path) -> None:
+    with pytest.raises(BundleError, match="bundle not found"):
+        load_bundle(tmp_path / "nope")
+
+
+def test_tar_bundle_loads_and_parses(tiny_bundle: Path, tmp_path: Path) -> None:
+    archive = tmp_path / "tiny.tar"
+    with tarfile.open(archive, "w") as tar:
+        tar.add(tiny_bundle, arcname="tiny")
+    engine = Engine.load(archive, threads=1)
+    assert engine.parse("turn on the lights in the kitchen").intent == "LightsOn"

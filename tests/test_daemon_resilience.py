@@ -1,0 +1,202 @@
+"""The daemon as a real process: last will, SIGTERM, broker restarts, TLS + auth + ACL, bad config."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+from mqtt_helpers import Collector
+
+PREFIX = "edge-slm/default"
+
+
+def write_config(path: Path, port: int, extra: str = "") -> Path:
+    path.write_text(f'[mqtt]\nport = {port}\nclient_id = "proc-{path.stem}"\n{extra}')
+    return path
+
+
+def spawn(config: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "edge_slm", "run", "--config", str(config)],
+                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def wait_online(watch: Collector, timeout: float = 30) -> None:
+    assert watch.wait_for(lambda m: any(t.endswith("/status") and json.loads(p)["state"] == "online"
+                                        for t, p, _ in m), timeout=timeout), "daemon never came online"
+
+
+def test_last_will_after_kill_9(broker, tmp_path: Path) -> None:
+    proc = spawn(write_config(tmp_path / "kill.toml", broker.port, "keepalive = 5\n"))
+    watch = Collector(broker.port, [f"{PREFIX}/status"])
+    try:
+        wait_online(watch)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(5)
+        assert watch.wait_for(lambda m: json.loads(m[-1][1])["state"] == "offline", timeout=15)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        watch.close()
+
+
+def test_sigterm_finishes_and_publishes_offline(broker, tmp_path: Path) -> None:
+    proc = spawn(write_config(tmp_path / "term.toml", broker.port))
+    watch = Collector(broker.port, [f"{PREFIX}/#"])
+    try:
+        wait_online(watch)
+        for i in range(20):
+            watch.publish(f"{PREFIX}/command", json.dumps({"text": "turn on the fan", "id": f"t{i}"}))
+        assert watch.wait_for(lambda m: sum(t.endswith("/response") for t, _, _ in m) >= 5, timeout=15)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(15) == 0
+        assert watch.wait_for(lambda m: any(t.endswith("/status") and json.loads(p)["state"] == "offline"
+                                            for t, p, _ in m), timeout=5)
+        assert watch.count(f"{PREFIX}/response") == 20  # what was in flight was finished
+        stderr = proc.stderr.read().decode()  # type: ignore[union-attr]
+        assert "turn on the fan" not in stderr  # command text is never logged above debug
+        assert all(json.loads(line)["level"] for line in stderr.splitlines() if line.startswith("{"))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        watch.close()
+
+
+def test_broker_restart_in_the_middle_of_1000_commands_loses_none(tmp_path: Path, engine) -> None:
+    from conftest import make_config
+    from edge_slm.broker import LocalBroker
+    from edge_slm.daemon import Daemon
+
+    broker = LocalBroker(workdir=tmp_path / "b", persistence=True).start()
+    daemon = Daemon(make_config(broker.port, mqtt={"client_id": "restart-daemon", "keepalive": 5},
+                                limits={"rate_per_second": 0.0, "queue_size": 4096}), engine=engine)
+    daemon.start()
+    assert daemon.wait_connected(10)
+    sink = Collector(broker.port, [f"{PREFIX}/response"], client_id="restart-sink", persistent=True)
+    source = Collector(broker.port, ["unused/topic"], client_id="restart-source", persistent=True)
+    try:
+        for i in range(1000):
+            source.publish(f"{PREFIX}/command", json.dumps({"text": "open the garage door", "id": f"c{i}"}))
+            if i == 400:
+                time.sleep(0.2)
+                broker.stop()
+                time.sleep(1.0)
+                broker.start()
+        ok = sink.wait_for(lambda m: len({json.loads(p)["id"] for _, p, _ in m}) >= 1000, timeout=90)
+        got = {json.loads(p)["id"] for _, p, _ in sink.messages}
+        assert ok, f"{1000 - len(got)} commands lost"
+        assert got == {f"c{i}" for i in range(1000)}
+    finally:
+        daemon.stop(drain_timeout=2)
+        sink.close()
+        source.close()
+        broker.stop()
+
+
+def _openssl(*args: str, cwd: Path) -> None:
+    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
+
+
+@pytest.fixture()
+def secure_broker(tmp_path: Path):
+    from edge_slm.broker import LocalBroker, free_port
+
+    pki = tmp_path / "pki"
+    pki.mkdir()
+    _openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt",
+             "-days", "2", "-subj", "/CN=edge-slm test CA", cwd=pki)
+    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
+             "-subj", "/CN=localhost", cwd=pki)
+    (pki / "san.ext").write_text("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+    _openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial",
+             "-out", "server.crt", "-days", "2", "-extfile", "san.ext", cwd=pki)
+    subprocess.run(["mosquitto_passwd", "-b", "-c", str(pki / "passwd"), "device", "s3cret-pass"], check=True)
+    (pki / "acl").write_text("user device\ntopic readwrite edge-slm/#\ntopic readwrite hermes/#\n"
+                             "topic readwrite homeassistant/#\n")
+    for f in pki.iterdir():
+        os.chmod(f, 0o644)
+    os.chmod(pki, 0o755)
+    port = free_port()
+    extra = (f"listener {port} 127.0.0.1\ncafile {pki}/ca.crt\ncertfile {pki}/server.crt\n"
+             f"keyfile {pki}/server.key\nallow_anonymous false\npassword_file {pki}/passwd\nacl_file {pki}/acl\n")
+    plain = free_port()
+    broker = LocalBroker(port=plain, extra=extra + "allow_anonymous false\n", workdir=tmp_path / "broker")
+    broker.start()
+    assert broker.process is not None
+    from edge_slm.broker import wait_port
+
+    assert wait_port(port)
+    yield port, pki
+    broker.stop()
+
+
+def test_tls_password_acl(secure_broker, tmp_path: Path, engine, caplog: pytest.LogCaptureFixture) -> None:
+    import dataclasses
+    import logging
+
+    from conftest import make_config
+    from edge_slm.daemon import Daemon
+
+    port, pki = secure_broker
+    (tmp_path / "pw").write_text("s3cret-pass\n")
+    (tmp_path / "bad").write_text("wrong\n")
+    good = make_config(port, mqtt={"username": "device", "password_file": str(tmp_path / "pw"),
+                                   "tls_ca": str(pki / "ca.crt"), "host": "localhost", "client_id": "tls-ok"})
+    daemon = Daemon(good, engine=engine)
+    daemon.start()
+    try:
+        assert daemon.wait_connected(10)
+        from edge_slm.mqtt import make_client
+
+        seen: list[bytes] = []
+        probe = make_client(dataclasses.replace(good, mqtt=dataclasses.replace(good.mqtt, client_id="probe")),
+                            "probe", persistent=False)
+        probe.on_message = lambda c, u, m: seen.append(m.payload)
+        probe.on_connect = lambda c, *a: c.subscribe(f"{PREFIX}/response", 1)
+        probe.connect("localhost", port)
+        probe.loop_start()
+        time.sleep(0.5)
+        probe.publish(f"{PREFIX}/command", b"turn on the kitchen lights", qos=1)
+        deadline = time.monotonic() + 10
+        while not seen and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert seen and json.loads(seen[0])["intent"] == "HassTurnOn"
+        probe.loop_stop()
+        probe.disconnect()
+    finally:
+        daemon.stop(drain_timeout=2)
+
+    caplog.set_level(logging.ERROR, logger="edge_slm.daemon")
+    bad = make_config(port, mqtt={"username": "device", "password_file": str(tmp_path / "bad"),
+                                  "tls_ca": str(pki / "ca.crt"), "host": "localhost", "client_id": "tls-bad"})
+    intruder = Daemon(bad, engine=engine)
+    intruder.start()
+    try:
+        assert not intruder.wait_connected(3)
+        refused = [r for r in caplog.records if r.getMessage() == "broker refused the connection"]
+        assert refused and refused[0].reason in ("Not authorized", "Bad user name or password")
+        assert all("wrong" not in r.getMessage() and "wrong" not in str(vars(r)) for r in caplog.records)
+    finally:
+        intruder.stop(drain_timeout=1)
+
+
+@pytest.mark.parametrize("body,needle", [
+    ("[mqtt]\nprot = 1\n", "unknown key 'mqtt.prot'"),
+    ('[mqtt]\nport = "x"\n', "'mqtt.port' must be int, not str"),
+    ('[model]\nbundle = "/nonexistent/bundle"\n', "'model.bundle' /nonexistent/bundle does not exist"),
+])
+def test_bad_config_fails_with_one_line(tmp_path: Path, body: str, needle: str) -> None:
+    config = tmp_path / "bad.toml"
+    config.write_text(body)
+    result = subprocess.run([sys.executable, "-m", "edge_slm", "run", "--config", str(config)],
+                            cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0] and str(config) in lines[0]

@@ -1,0 +1,133 @@
+"""Readers and recipe validation: every bad input is a clear error before training starts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import DATA, SHARED
+
+pytest.importorskip("hassil")
+
+from export.build import load_dataset  # noqa: E402
+from export.data import DataError, from_bio, read_jsonl, read_slurp, read_snips, relabel  # noqa: E402
+from export.recipe import RecipeError, load_recipe  # noqa: E402
+from export.templates import TemplateSampler, number_words  # noqa: E402
+
+HA = SHARED / "home-assistant-intents" / "sentences" / "en"
+
+
+def _write(tmp: Path, name: str, text: str) -> Path:
+    path = tmp / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_jsonl_spans_from_list_and_object(tmp_path: Path) -> None:
+    path = _write(tmp_path, "d.jsonl",
+                  '{"text": "turn on the kitchen light", "intent": "On", "slots": [{"name": "area", "value": "kitchen"}]}\n'
+                  '{"text": "dim to 50 percent", "intent": "Dim", "slots": {"brightness": "50"}}\n')
+    first, second = list(read_jsonl(path))
+    assert first.slot_values() == [("area", "kitchen")]
+    assert first.word_tags() == (["turn", "on", "the", "kitchen", "light"], ["O", "O", "O", "B-area", "O"])
+    assert second.spans == (("brightness", 7, 9),)
+
+
+@pytest.mark.parametrize("line,message", [
+    ("{bad json", "d.jsonl:2: not valid JSON"),
+    ('{"text": "", "intent": "x"}', "d.jsonl:2: 'text' must be a non-empty string"),
+    ('{"text": "hello", "intent": 3}', "d.jsonl:2: 'intent' must be"),
+    ('{"text": "turn on the den", "intent": "On", "slots": [{"name": "area", "value": "attic"}]}',
+     "d.jsonl:2: slot 'area' value 'attic' does not occur"),
+    ('["a list"]', "d.jsonl:2: expected a JSON object"),
+])
+def test_jsonl_errors_name_file_and_line(tmp_path: Path, line: str, message: str) -> None:
+    path = _write(tmp_path, "d.jsonl", '{"text": "ok", "intent": "A"}\n' + line + "\n")
+    with pytest.raises(DataError, match=message.replace("(", r"\(")):
+        list(read_jsonl(path))
+
+
+def test_snips_split_reads_and_checks_tags(tmp_path: Path) -> None:
+    examples = list(read_snips(SHARED / "snips" / "valid"))
+    assert len(examples) == 700
+    assert {e.intent for e in examples} >= {"PlayMusic", "GetWeather", "BookRestaurant"}
+    assert any(e.spans for e in examples)
+    with pytest.raises(DataError, match="3 words but 2 slot tags"):
+        from_bio(["a", "b", "c"], ["O", "O"], "X", "f:1")
+    bad = tmp_path / "snips"
+    bad.mkdir()
+    (bad / "seq.in").write_text("play some jazz\n")
+    (bad / "seq.out").write_text("O O B-genre\n")
+    (bad / "label").write_text("PlayMusic\nExtra\n")
+    with pytest.raises(DataError, match="different line counts"):
+        list(read_snips(bad))
+
+
+def test_slurp_parts_do_not_overlap_and_map_slots() -> None:
+    path = SHARED / "slurp" / "devel.jsonl"
+    train = list(read_slurp(path, {"house_place": "area"}, "train"))
+    evals = list(read_slurp(path, {"house_place": "area"}, "eval"))
+    assert len(train) + len(evals) == sum(1 for _ in path.open())
+    assert not {e.text.lower() for e in train} & {e.text.lower() for e in evals}
+    lights = [e for e in train if e.intent == "iot_hue_lightoff" and e.spans]
+    assert lights and all(name == "area" for e in lights for name, _, _ in e.spans)
+    mapped = list(relabel(train, {"iot_hue_lightoff": "HassTurnOff"}, ("iot_",), "oos"))
+    assert {e.intent for e in mapped} == {"HassTurnOff", "oos"}
+    assert all(not e.spans for e in mapped if e.intent == "oos")
+
+
+def test_templates_sampled_with_hassil_and_spans_are_exact() -> None:
+    lists = {"area": ["kitchen", "den"], "floor": ["upstairs"], "name": {"light": ["desk lamp"], "fan": ["fan"]}}
+    sampler = TemplateSampler.load(HA, lists, seed=1, only=["HassTurnOn", "HassLightSet"])
+    examples = sampler.sample(40)
+    assert {e.intent for e in examples} == {"HassTurnOn", "HassLightSet"}
+    for example in examples:
+        for name, start, end in example.spans:
+            value = example.text[start:end]
+            assert value == value.strip() and value
+            if name == "area":
+                assert value in ("kitchen", "den")
+    assert number_words(42) == "forty two" and number_words(21.5) == "twenty one point five"
+
+
+def test_templates_need_the_homes_lists() -> None:
+    sampler = TemplateSampler.load(HA, {}, seed=1, only=["HassShoppingListAddItem"])
+    with pytest.raises(DataError, match="shopping_list_item"):
+        sampler.sample(5)
+
+
+def _recipe(tmp_path: Path, body: str) -> Path:
+    data = tmp_path / "d.jsonl"
+    if not data.exists():
+        data.write_text((DATA / "tiny.jsonl").read_text())
+    return _write(tmp_path, "r.toml", body)
+
+
+BASE = 'name = "t"\nversion = "1"\n[[data.train]]\nkind = "jsonl"\npath = "{path}"\n'
+
+
+def test_recipe_unknown_key_and_wrong_type(tmp_path: Path) -> None:
+    good = BASE.format(path=tmp_path / "d.jsonl")
+    with pytest.raises(RecipeError, match=r"r\.toml: unknown key 'teacher.epoch'"):
+        load_recipe(_recipe(tmp_path, good + "[teacher]\nepoch = 3\n"))
+    with pytest.raises(RecipeError, match=r"'teacher.lr' must be float, not str"):
+        load_recipe(_recipe(tmp_path, good + '[teacher]\nlr = "fast"\n'))
+    with pytest.raises(RecipeError, match=r"'data.train\[0\].kind' must be one of"):
+        load_recipe(_recipe(tmp_path, good.replace('"jsonl"', '"csv"')))
+    with pytest.raises(RecipeError, match="not valid TOML"):
+        load_recipe(_recipe(tmp_path, "name = \n"))
+
+
+def test_empty_data_and_intent_without_examples(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n")
+    recipe = load_recipe(_recipe(tmp_path, BASE.format(path=empty)))
+    with pytest.raises(DataError, match="no examples"):
+        load_dataset(recipe)
+    extra = tmp_path / "eval.jsonl"
+    extra.write_text(json.dumps({"text": "open the pod bay doors", "intent": "OpenPod"}) + "\n")
+    body = BASE.format(path=tmp_path / "d.jsonl") + f'[[data.eval]]\nkind = "jsonl"\npath = "{extra}"\n'
+    with pytest.raises(DataError, match="intent.s. with no training examples: OpenPod"):
+        load_dataset(load_recipe(_recipe(tmp_path, body)))

@@ -1,0 +1,60 @@
+"""The whole export pipeline on a tiny recipe, loaded by the real runtime."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import DATA, ROOT
+from edge_slm.bundle import load_bundle, sha256_file
+from edge_slm.nlu import Engine
+
+pytest.importorskip("torch")
+
+
+def test_tiny_bundle_matches_design_and_loads(tiny_bundle: Path) -> None:
+    manifest = json.loads((tiny_bundle / "manifest.json").read_text())
+    for key in ("format", "name", "version", "created", "language", "intents", "slots", "max_length",
+                "inputs", "files", "quantization", "metrics", "source", "runtime"):
+        assert key in manifest, key
+    assert manifest["inputs"] == ["input_ids", "attention_mask"]
+    for name, digest in manifest["files"].items():
+        assert sha256_file(tiny_bundle / name) == digest
+    metrics = manifest["metrics"]
+    for model in ("teacher_fp32", "student_fp32", "student_int8"):
+        assert {"intent_accuracy", "slot_f1", "exact_match"} <= set(metrics[model])
+    assert 0 <= metrics["parity"]["intent_agreement"] <= 100
+    assert manifest["source"]["recipe"]["sha256"] and manifest["source"]["data"]
+    assert manifest["quantization"]["weights"] == "uint8"
+    assert "MatMulInteger" in manifest["quantization"]["graph_ops"]
+    assert (tiny_bundle / "asr" / "words.txt").read_text().split()
+    load_bundle(tiny_bundle)
+    parse = Engine.load(tiny_bundle, threads=1).parse("turn off the lights in the garage")
+    assert parse.intent in manifest["intents"]
+
+
+def test_parity_loss_refuses_to_write_a_bundle(tmp_path: Path) -> None:
+    recipe = tmp_path / "strict.toml"
+    text = (DATA / "tiny.toml").read_text().replace("max_drop = 100.0", "max_drop = -1.0")
+    recipe.write_text(text.replace('path = "tiny.jsonl"', f'path = "{DATA / "tiny.jsonl"}"'))
+    out = tmp_path / "out"
+    result = subprocess.run([sys.executable, "-m", "export", "build", str(recipe), "--out", str(out)],
+                            capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 3, result.stderr[-2000:]
+    assert "refusing to write the bundle" in result.stderr
+    assert "under fp32" in result.stderr
+    assert not out.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out")]
+
+
+def test_bad_recipe_fails_before_training(tmp_path: Path) -> None:
+    recipe = tmp_path / "bad.toml"
+    recipe.write_text("bogus = 1\n" + (DATA / "tiny.toml").read_text())
+    result = subprocess.run([sys.executable, "-m", "export", "build", str(recipe), "--out", str(tmp_path / "o")],
+                            capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 2
+    assert "unknown key 'bogus'" in result.stderr

@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edge_slm.decode import bio_transitions, split_words, tags_to_spans, viterbi
+from edge_slm.numbers import words_to_number
+
+
+@pytest.mark.parametrize("text,value", [
+    ("fifty percent", 50), ("50%", 50), ("twenty one", 21), ("seventy two degrees", 72),
+    ("one hundred", 100), ("a hundred", 100), ("twenty point five", 20.5), ("21.5", 21.5),
+    ("two and a half", 2.5), ("ninety-nine", 99), ("kitchen", None), ("a", None), ("", None),
+])
+def test_spoken_numbers(text: str, value: float | None) -> None:
+    assert words_to_number(text) == value
+
+
+def test_words_keep_character_offsets() -> None:
+    words = split_words("Turn on the den's light, please!")
+    assert [w.text for w in words] == ["Turn", "on", "the", "den's", "light", ",", "please", "!"]
+    assert all("Turn on the den's light, please!"[w.start:w.end] == w.text for w in words)
+
+
+def test_viterbi_never_starts_a_span_with_i() -> None:
+    tags = ["O", "B-area", "I-area", "B-name", "I-name"]
+    # Argmax alone would say I-area at word 0 and I-name after B-area.
+    probs = np.array([[0.1, 0.3, 0.6, 0.0, 0.0],
+                      [0.1, 0.5, 0.1, 0.0, 0.3],
+                      [0.1, 0.0, 0.2, 0.0, 0.7]], dtype=np.float32)
+    path = viterbi(np.log(probs + 1e-9), bio_transitions(tags))
+    assert [tags[i] for i in path] != ["I-area", "B-area", "I-name"]
+    for prev, cur in zip(["O"] + [tags[i] for i in path], [tags[i] for i in path]):
+        if cur.startswith("I-"):
+            assert prev[2:] == cur[2:]
+    spans = tags_to_spans(tags, path, probs)
+    assert all(0.0 <= s.confidence <= 1.0 for s in spans)
+
+
+def test_scores_hand_computed() -> None:
+    from edge_slm.metrics import Scores
+
+    scores = Scores()
+    # gold slots 3, predicted 3, 2 right -> P = R = F1 = 66.67; intents 2/3; exact 1/3
+    scores.add("On", "On", [("area", "Kitchen")], [("area", "kitchen ")])
+    scores.add("Off", "Off", [("name", "fan"), ("area", "den")], [("name", "fan"), ("area", "hall")])
+    scores.add("Time", "Weather", [], [("day", "today")])
+    summary = scores.summary()
+    assert summary["intent_accuracy"] == 66.67
+    assert summary["slot_precision"] == 50.0 and summary["slot_recall"] == 66.67
+    assert summary["slot_f1"] == 57.14 and summary["exact_match"] == 33.33
+    assert scores.report()["per_intent"]["Time"]["intent_accuracy"] == 0.0

