@@ -81,3 +81,26 @@ def words_to_number(text: str) -> int | float | None:
     if decimal_digits:
         result += float("0." + "".join(str(d) for d in decimal_digits))
     return int(result) if float(result).is_integer() else round(result, 3)
+
+
+_ONE_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+         "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen",
+         "eighteen", "nineteen"]
+_TEN_WORDS = ["", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
+
+
+def number_words(value: float) -> str:
+    """English words for 0-999 and halves, as a speech recogniser writes them."""
+    whole = int(value)
+    if whole >= 1000 or whole < 0:
+        return str(value)
+    if whole < 20:
+        words = _ONE_WORDS[whole]
+    elif whole < 100:
+        words = _TEN_WORDS[whole // 10] + ("" if whole % 10 == 0 else " " + _ONE_WORDS[whole % 10])
+    else:
+        rest = whole % 100
+        words = _ONE_WORDS[whole // 100] + " hundred" + ("" if rest == 0 else " " + number_words(rest))
+    if value - whole >= 0.5:
+        words += " point five"
+    return words

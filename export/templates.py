@@ -19,30 +19,9 @@ from hassil.expression import Sequence as HSequence
 from hassil.intents import IntentData, Intents, RangeSlotList, SlotList, TextSlotList, WildcardSlotList
 from hassil.parse_expression import parse_sentence
 
+from edge_slm.numbers import number_words
+
 from .data import DataError, Example
-
-_ONES = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
-         "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen",
-         "eighteen", "nineteen"]
-_TENS = ["", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
-
-
-def number_words(value: float) -> str:
-    """English words for 0-999 and halves, as a speech recogniser writes them."""
-    whole = int(value)
-    if whole >= 1000 or whole < 0:
-        return str(value)
-    if whole < 20:
-        words = _ONES[whole]
-    elif whole < 100:
-        words = _TENS[whole // 10] + ("" if whole % 10 == 0 else " " + _ONES[whole % 10])
-    else:
-        rest = whole % 100
-        words = _ONES[whole // 100] + " hundred" + ("" if rest == 0 else " " + number_words(rest))
-    if value - whole >= 0.5:
-        words += " point five"
-    return words
-
 
 @dataclass
 class _Piece:

@@ -43,7 +43,7 @@ class Endpointer:
     threshold: float = 0.5
     silence_ms: int = 600
     start_ms: int = 96
-    pre_roll_ms: int = 320
+    pre_roll_ms: int = 480
     max_seconds: float = 8.0
     _buffer: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int16))
 
