@@ -85,7 +85,7 @@ def torch_latency(bundle_path: Path, engine: Engine, threads: int, iterations: i
 
 
 _RSS_PROBE = """
-import json, resource, sys
+import json, sys
 from edge_slm.nlu import Engine
 from edge_slm.bench import COMMANDS
 engine = Engine.load(sys.argv[1], threads=2)
@@ -93,7 +93,9 @@ for _ in range(20):
     for text in COMMANDS:
         engine.parse(text)
 modules = sorted(m for m in ("torch", "transformers", "optimum") if m in sys.modules)
-print(json.dumps({"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "heavy_modules": modules}))
+# VmHWM, not ru_maxrss: the latter carries the parent's peak across fork + exec.
+hwm = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM"))
+print(json.dumps({"peak_rss_mb": hwm / 1024, "heavy_modules": modules}))
 """
 
 

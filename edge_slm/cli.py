@@ -85,7 +85,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from .bench import markdown, run_bench, write_section
 
-    if args.mqtt:
+    if args.voice:
+        from .bench_voice import run_voice_bench, voice_markdown
+
+        result = run_voice_bench(args.bundle)
+        text = voice_markdown(result)
+        marker = "bench-voice"
+    elif args.mqtt:
         from .bench_mqtt import mqtt_markdown, run_mqtt_bench
 
         result = run_mqtt_bench(args.bundle, count=args.count)
@@ -128,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--iterations", type=int, default=400)
     p.add_argument("--mqtt", action="store_true", help="command-to-intent round trips through Mosquitto")
     p.add_argument("--count", type=int, default=2000, help="--mqtt: commands to send")
+    p.add_argument("--voice", action="store_true", help="spoken commands through the ALSA capture path")
     p.add_argument("--write", metavar="FILE", help="update this Markdown file (e.g. BENCHMARKS.md)")
     _common(p)
     commands["bench"] = cmd_bench

@@ -75,3 +75,15 @@ def test_tar_bundle_loads_and_parses(tiny_bundle: Path, tmp_path: Path) -> None:
         tar.add(tiny_bundle, arcname="tiny")
     engine = Engine.load(archive, threads=1)
     assert engine.parse("turn on the lights in the kitchen").intent == "LightsOn"
+
+
+def test_shipped_bundle_matches_its_recipe() -> None:
+    """The default bundle can be rebuilt: its manifest names the recipe in the tree by hash."""
+    import hashlib
+
+    from conftest import ROOT
+
+    manifest = load_bundle(None).manifest
+    recipe = ROOT / "export" / "recipes" / manifest.source["recipe"]["file"]
+    assert hashlib.sha256(recipe.read_bytes()).hexdigest() == manifest.source["recipe"]["sha256"]
+    assert {entry["license"] for entry in manifest.source["licenses"]} >= {"Apache-2.0", "CC BY 4.0"}
