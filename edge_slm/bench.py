@@ -87,7 +87,7 @@ def torch_latency(bundle_path: Path, engine: Engine, threads: int, iterations: i
 _RSS_PROBE = """
 import json, sys
 from edge_slm.nlu import Engine
-from edge_slm.bench import COMMANDS
+COMMANDS = json.loads(sys.argv[2])
 engine = Engine.load(sys.argv[1], threads=2)
 for _ in range(20):
     for text in COMMANDS:
@@ -100,7 +100,9 @@ print(json.dumps({"peak_rss_mb": hwm / 1024, "heavy_modules": modules}))
 
 
 def runtime_rss(bundle: str) -> dict[str, Any]:
-    out = subprocess.run([sys.executable, "-c", _RSS_PROBE, bundle], capture_output=True, text=True, check=True)
+    # Only the runtime in the probe: the commands travel as an argument, not by importing this module.
+    out = subprocess.run([sys.executable, "-c", _RSS_PROBE, bundle, json.dumps(COMMANDS)],
+                         capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
