@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from . import BUNDLE_FORMAT, __version__
+from .decode import bio_tags
 
 MANIFEST = "manifest.json"
 REQUIRED_FILES = ("model.onnx", "tokenizer.json", "responses.json")
@@ -77,10 +78,7 @@ class Manifest:
     @property
     def tags(self) -> list[str]:
         """BIO tag list in the order of the model's slot output."""
-        tags = ["O"]
-        for slot in self.slots:
-            tags += [f"B-{slot}", f"I-{slot}"]
-        return tags
+        return bio_tags(self.slots)
 
     @staticmethod
     def from_dict(data: dict[str, Any]) -> "Manifest":

@@ -22,6 +22,11 @@ def split_words(text: str) -> list[Word]:
     return [Word(m.group(0), m.start(), m.end()) for m in _WORD.finditer(text)]
 
 
+def bio_tags(slots: list[str]) -> list[str]:
+    """The slot head's output order: O, then B-/I- for each slot name."""
+    return ["O"] + [f"{prefix}-{slot}" for slot in slots for prefix in ("B", "I")]
+
+
 def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
     shifted = logits - logits.max(axis=axis, keepdims=True)
     exp = np.exp(shifted)

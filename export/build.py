@@ -19,6 +19,7 @@ from tokenizers import Tokenizer
 
 from edge_slm import BUNDLE_FORMAT, __version__
 from edge_slm.bundle import Bundle, Manifest
+from edge_slm.decode import bio_tags
 from edge_slm.metrics import agreement
 from edge_slm.nlu import Engine
 
@@ -84,7 +85,7 @@ class Dataset:
 
     @property
     def tags(self) -> list[str]:
-        return ["O"] + [f"{p}-{s}" for s in self.slots for p in ("B", "I")]
+        return bio_tags(self.slots)
 
     @property
     def all_eval(self) -> list[Example]:
@@ -122,10 +123,6 @@ def load_dataset(recipe: Recipe) -> Dataset:
     if unknown_slots:
         raise DataError(f"slot(s) in the eval data with no training examples: {', '.join(unknown_slots)}")
     return Dataset(train, evals, intents, slots, hashes)
-
-
-def _metrics(scores: Any) -> dict[str, Any]:
-    return scores.summary()
 
 
 def build(recipe: Recipe, out: Path, threads: int = 2) -> Path:
