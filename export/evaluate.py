@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from edge_slm.decode import bio_transitions, softmax, split_words, tags_to_spans, viterbi
+from edge_slm.decode import BioViterbi, softmax, split_words, tags_to_spans
 from edge_slm.metrics import Scores, agreement
 from edge_slm.nlu import Engine
 
@@ -31,7 +31,7 @@ def score_torch(model: JointModel, examples: list[Example], features: list[Featu
                 intents: list[str], tags: list[str], out_of_scope: str | None) -> Scores:
     """Same decoding as the runtime (argmax intent, BIO Viterbi over first sub-tokens)."""
     model.eval()
-    transitions = bio_transitions(tags)
+    decode_tags = BioViterbi(tags)
     scores = Scores()
     index = 0
     with torch.no_grad():
@@ -44,7 +44,7 @@ def score_torch(model: JointModel, examples: list[Example], features: list[Featu
                 positions = (batch.tags[row] >= 0).nonzero().flatten().tolist()
                 words = split_words(example.text)
                 probs = softmax(slot_logits[row, positions].numpy())
-                path = viterbi(np.log(probs + 1e-9), transitions)
+                path = decode_tags(np.log(probs + 1e-9))
                 pred_slots = []
                 if intent != out_of_scope:
                     for span in tags_to_spans(tags, path, probs):

@@ -50,3 +50,16 @@ def test_scores_hand_computed() -> None:
     assert summary["slot_precision"] == 50.0 and summary["slot_recall"] == 66.67
     assert summary["slot_f1"] == 57.14 and summary["exact_match"] == 33.33
     assert scores.report()["per_intent"]["Time"]["intent_accuracy"] == 0.0
+
+
+def test_fast_bio_viterbi_matches_the_generic_one() -> None:
+    from edge_slm.decode import BioViterbi, bio_tags
+
+    tags = bio_tags(["area", "name", "brightness"])
+    fast, generic = BioViterbi(tags), bio_transitions(tags)
+    rng = np.random.default_rng(1)
+    for steps in (1, 2, 5, 12):
+        for _ in range(50):
+            log_probs = np.log(rng.dirichlet(np.ones(len(tags)), size=steps))
+            assert fast(log_probs) == viterbi(log_probs, generic)
+    assert fast(np.zeros((0, len(tags)))) == []
