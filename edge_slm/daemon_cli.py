@@ -179,7 +179,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             with lock:
                 start = len(seen)
                 watcher.publish(topic, command.encode(), qos=1)
-                lock.wait_for(lambda: any(t.endswith(("/response", "/error")) for t, _ in seen[start:]), timeout=5)
+                lock.wait_for(lambda: any(t == "hermes/tts/say" or t.endswith("/error") for t, _ in seen[start:]),
+                              timeout=5)
                 time.sleep(0.05)
                 lock.wait(0.1)
                 for t, payload in seen[start:]:

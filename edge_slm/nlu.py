@@ -166,7 +166,8 @@ class Engine:
                 raw = text[first.start:last.end]
                 slots.append(Slot(span.name, self._value(span.name, raw), raw,
                                   first.start, last.end, round(span.confidence, 4)))
-        values = {s.name: s.raw for s in slots}
+        # Normalised values read better in a reply: "set to 50%", not "set to fifty%".
+        values = {s.name: str(s.value) for s in slots}
         response = self.responder.render(intent if recognized else None, values)
         return Parse(text, intent, round(confidence, 4), recognized, tuple(slots), response)
 
