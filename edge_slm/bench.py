@@ -185,3 +185,30 @@ def write_section(path: Path, marker: str, body: str) -> None:
     else:
         text = text.rstrip("\n") + "\n\n" + block + "\n"
     path.write_text(text, encoding="utf-8")
+
+
+def svg(result: dict[str, Any]) -> str:
+    """A small bar chart of p50 latency, ONNX Runtime int8 against PyTorch fp32, for the README."""
+    bars: list[tuple[str, float, str]] = []
+    for threads in (1, 2):
+        key = f"threads_{threads}"
+        bars.append((f"int8 ONNX Runtime, {threads} thread{'s' if threads > 1 else ''}",
+                     result["onnxruntime_int8"][key]["p50_ms"], "#2b8a3e"))
+        if "pytorch_fp32" in result:
+            bars.append((f"fp32 PyTorch, {threads} thread{'s' if threads > 1 else ''}",
+                         result["pytorch_fp32"][key]["p50_ms"], "#868e96"))
+    top = max(value for _, value, _ in bars) * 1.15
+    width, left, row = 640, 230, 34
+    height = 50 + row * len(bars) + 20
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+             f'font-family="sans-serif" font-size="13">',
+             f'<text x="10" y="22" font-size="15" font-weight="bold">edge-slm: one command, p50 latency (ms), '
+             f'{result["machine"]["cores"]} cores</text>']
+    for i, (label, value, colour) in enumerate(bars):
+        y = 40 + i * row
+        length = (width - left - 60) * value / top
+        parts += [f'<text x="{left - 8}" y="{y + 17}" text-anchor="end">{label}</text>',
+                  f'<rect x="{left}" y="{y + 4}" width="{length:.1f}" height="{row - 10}" fill="{colour}"/>',
+                  f'<text x="{left + length + 6:.1f}" y="{y + 17}">{value:.2f}</text>']
+    parts.append("</svg>")
+    return "\n".join(parts) + "\n"

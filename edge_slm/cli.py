@@ -101,6 +101,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         result = run_bench(args.bundle, iterations=args.iterations)
         text = markdown(result)
         marker = "bench-runtime"
+        if args.plot:
+            from .bench import svg
+
+            Path(args.plot).write_text(svg(result), encoding="utf-8")
     if args.write:
         write_section(Path(args.write), marker, text)
     print(_dump(result) if args.json else text)
@@ -136,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--count", type=int, default=2000, help="--mqtt: commands to send")
     p.add_argument("--voice", action="store_true", help="spoken commands through the ALSA capture path")
     p.add_argument("--write", metavar="FILE", help="update this Markdown file (e.g. BENCHMARKS.md)")
+    p.add_argument("--plot", metavar="FILE.svg", help="also draw the latency comparison as an SVG")
     _common(p)
     commands["bench"] = cmd_bench
 

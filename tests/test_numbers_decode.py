@@ -63,3 +63,18 @@ def test_fast_bio_viterbi_matches_the_generic_one() -> None:
             log_probs = np.log(rng.dirichlet(np.ones(len(tags)), size=steps))
             assert fast(log_probs) == viterbi(log_probs, generic)
     assert fast(np.zeros((0, len(tags)))) == []
+
+
+def test_bench_plot_is_valid_svg_with_a_bar_per_measure() -> None:
+    import xml.etree.ElementTree as ET
+
+    from edge_slm.bench import svg
+
+    result = {"machine": {"cores": 2},
+              "onnxruntime_int8": {"threads_1": {"p50_ms": 1.7}, "threads_2": {"p50_ms": 1.3}},
+              "pytorch_fp32": {"threads_1": {"p50_ms": 7.6}, "threads_2": {"p50_ms": 8.1}}}
+    root = ET.fromstring(svg(result))
+    bars = [el for el in root if el.tag.endswith("rect")]
+    assert len(bars) == 4
+    widths = [float(b.get("width")) for b in bars]
+    assert widths[1] > widths[0] * 4  # the PyTorch bar is drawn to scale
