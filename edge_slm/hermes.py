@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .nlu import Parse
@@ -110,13 +110,9 @@ class ListenRequest:
     site_id: str
     session_id: str | None = None
     stop_on_silence: bool = True
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @staticmethod
     def from_dict(data: dict[str, Any]) -> "ListenRequest":
         return ListenRequest(str(data.get("siteId") or "default"),
                              None if data.get("sessionId") is None else str(data["sessionId"]),
                              bool(data.get("stopOnSilence", True)))
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)

@@ -31,14 +31,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"ok: {len(data.train)} train examples, {len(data.intents)} intents, "
                   f"{len(data.slots)} slot types")
             return 0
-        out = build(recipe, args.out, threads=args.threads)
+        try:
+            out = build(recipe, args.out, threads=args.threads)
+        except ParityError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 3
         print(f"bundle written: {out}")
         return 0
     except (RecipeError, DataError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except Exception as exc:
-        if type(exc).__name__ == "ParityError":
-            print(f"error: {exc}", file=sys.stderr)
-            return 3
-        raise

@@ -59,7 +59,7 @@ class TemplateSampler:
             if not blocks:
                 raise DataError(f"intent {name}: no sentence templates")
             seen: set[str] = set()
-            for attempt in range(per_intent * 4):
+            for _ in range(per_intent * 4):
                 if len(seen) >= per_intent:
                     break
                 block = self.rng.choice(blocks)

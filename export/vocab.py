@@ -50,7 +50,7 @@ def trim_vocabulary(tokenizer_json: Path, texts: Iterable[list[str]],
     for added in trimmed.get("added_tokens", []):
         added["id"] = trimmed["model"]["vocab"][added["content"]]
     processor = trimmed.get("post_processor") or {}
-    for name, spec in (processor.get("special_tokens") or {}).items():
+    for spec in (processor.get("special_tokens") or {}).values():
         spec["ids"] = [trimmed["model"]["vocab"][t] for t in spec["tokens"]]
     # Padding and truncation are set by the runtime, per call.
     trimmed["padding"] = None

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DATA, ROOT
+from conftest import ROOT
 from edge_slm.nlu import Engine, InputError
 
 KNOWN = [
