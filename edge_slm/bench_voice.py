@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import resource
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -19,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from .voice.rig import alsa_mic, have_speech_tools, raw_samples, silence, speak
+
 COMMANDS = [
     "turn on the kitchen lights", "turn off the bedroom lights", "what time is it", "pause the music",
     "set the living room lights to fifty percent", "what is the weather like", "open the garage door",
@@ -26,24 +27,14 @@ COMMANDS = [
 ]
 
 
-def _raw(text: str, folder: Path) -> bytes:
-    wav = folder / "say.wav"
-    subprocess.run(["espeak-ng", "-v", "en-us", "-s", "140", "-w", str(wav), text], check=True)
-    return subprocess.run(["sox", str(wav), "-r", "16000", "-c", "1", "-b", "16", "-t", "raw", "-"],
-                          check=True, capture_output=True).stdout
-
-
 def run_voice_bench(bundle: str | None) -> dict[str, Any]:
-    if not (shutil.which("espeak-ng") and shutil.which("sox")):
+    if not have_speech_tools():
         raise RuntimeError("the voice benchmark needs espeak-ng and sox")
     folder = Path(tempfile.mkdtemp(prefix="edge-slm-voice-bench-"))
-    gap = np.zeros(int(16000 * 1.2), dtype=np.int16).tobytes()
-    stream = gap + b"".join(_raw(t, folder) + gap for t in COMMANDS) + gap
-    (folder / "mic.raw").write_bytes(stream)
-    (folder / "asound.conf").write_text(
-        f'pcm.wavmic {{ type file; slave.pcm "null"; file "/dev/null"; infile "{folder}/mic.raw"; format "raw" }}\n'
-        'pcm.!default { type asym; playback.pcm "null"; capture.pcm "wavmic" }\n')
-    env = dict(os.environ, ALSA_CONFIG_PATH=f"/usr/share/alsa/alsa.conf:{folder}/asound.conf")
+    gap = silence(1.2)
+    stream = gap + b"".join(raw_samples(speak(t, folder / f"c{i}.wav")) + gap
+                            for i, t in enumerate(COMMANDS)) + gap
+    env = dict(os.environ, **alsa_mic(folder, stream))
     args = [sys.executable, "-m", "edge_slm", "listen", "--seconds", f"{len(stream) / 32000:.2f}"]
     if bundle:
         args += ["--bundle", bundle]

@@ -33,41 +33,8 @@ def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
     return exp / exp.sum(axis=axis, keepdims=True)
 
 
-def bio_transitions(tags: list[str]) -> np.ndarray:
-    """Additive transition scores: 0 where allowed, -inf where BIO forbids it."""
-    size = len(tags)
-    allowed = np.zeros((size + 1, size), dtype=np.float32)  # last row: sentence start
-    for j, tag in enumerate(tags):
-        if not tag.startswith("I-"):
-            continue
-        slot = tag[2:]
-        for i in range(size + 1):
-            prev = tags[i] if i < size else "O"
-            if prev not in (f"B-{slot}", f"I-{slot}"):
-                allowed[i, j] = -np.inf
-    return allowed
-
-
-def viterbi(log_probs: np.ndarray, transitions: np.ndarray) -> list[int]:
-    """Best tag path under BIO constraints (no I- tag without its B-)."""
-    steps, size = log_probs.shape
-    if steps == 0:
-        return []
-    score = transitions[size] + log_probs[0]
-    back = np.zeros((steps, size), dtype=np.int64)
-    trans = transitions[:size]
-    for t in range(1, steps):
-        total = score[:, None] + trans
-        back[t] = total.argmax(axis=0)
-        score = total.max(axis=0) + log_probs[t]
-    path = [int(score.argmax())]
-    for t in range(steps - 1, 0, -1):
-        path.append(int(back[t, path[-1]]))
-    return path[::-1]
-
-
 class BioViterbi:
-    """The same best path as ``viterbi`` with ``bio_transitions``, in O(tags) per word.
+    """Best tag path under BIO constraints (no I- tag without its B-), in O(tags) per word.
 
     Under BIO, any tag may follow anything except I-x, which only follows B-x or I-x;
     so each step needs one global max and one pairwise max per I- tag.

@@ -3,8 +3,44 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge_slm.decode import bio_transitions, split_words, tags_to_spans, viterbi
+from edge_slm.decode import BioViterbi, split_words, tags_to_spans
 from edge_slm.numbers import words_to_number
+
+
+
+# The textbook O(tags^2) Viterbi over an explicit transition matrix: the reference the
+# runtime's BioViterbi is checked against.
+def bio_transitions(tags: list[str]) -> np.ndarray:
+    """Additive transition scores: 0 where allowed, -inf where BIO forbids it."""
+    size = len(tags)
+    allowed = np.zeros((size + 1, size), dtype=np.float32)  # last row: sentence start
+    for j, tag in enumerate(tags):
+        if not tag.startswith("I-"):
+            continue
+        slot = tag[2:]
+        for i in range(size + 1):
+            prev = tags[i] if i < size else "O"
+            if prev not in (f"B-{slot}", f"I-{slot}"):
+                allowed[i, j] = -np.inf
+    return allowed
+
+
+def viterbi(log_probs: np.ndarray, transitions: np.ndarray) -> list[int]:
+    """Best tag path under BIO constraints (no I- tag without its B-)."""
+    steps, size = log_probs.shape
+    if steps == 0:
+        return []
+    score = transitions[size] + log_probs[0]
+    back = np.zeros((steps, size), dtype=np.int64)
+    trans = transitions[:size]
+    for t in range(1, steps):
+        total = score[:, None] + trans
+        back[t] = total.argmax(axis=0)
+        score = total.max(axis=0) + log_probs[t]
+    path = [int(score.argmax())]
+    for t in range(steps - 1, 0, -1):
+        path.append(int(back[t, path[-1]]))
+    return path[::-1]
 
 
 @pytest.mark.parametrize("text,value", [
@@ -28,7 +64,8 @@ def test_viterbi_never_starts_a_span_with_i() -> None:
     probs = np.array([[0.1, 0.3, 0.6, 0.0, 0.0],
                       [0.1, 0.5, 0.1, 0.0, 0.3],
                       [0.1, 0.0, 0.2, 0.0, 0.7]], dtype=np.float32)
-    path = viterbi(np.log(probs + 1e-9), bio_transitions(tags))
+    path = BioViterbi(tags)(np.log(probs + 1e-9))
+    assert path == viterbi(np.log(probs + 1e-9), bio_transitions(tags))
     assert [tags[i] for i in path] != ["I-area", "B-area", "I-name"]
     for prev, cur in zip(["O"] + [tags[i] for i in path], [tags[i] for i in path]):
         if cur.startswith("I-"):
@@ -53,7 +90,7 @@ def test_scores_hand_computed() -> None:
 
 
 def test_fast_bio_viterbi_matches_the_generic_one() -> None:
-    from edge_slm.decode import BioViterbi, bio_tags
+    from edge_slm.decode import bio_tags
 
     tags = bio_tags(["area", "name", "brightness"])
     fast, generic = BioViterbi(tags), bio_transitions(tags)

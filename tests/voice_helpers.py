@@ -1,44 +1,5 @@
-"""Spoken commands made with espeak-ng, and an ALSA capture device that plays them (RIGS.md)."""
+"""Spoken commands and a virtual microphone for the voice tests (the project's own rig)."""
 
-from __future__ import annotations
+from edge_slm.voice.rig import alsa_mic, have_speech_tools, raw_samples, silence, speak
 
-import shutil
-import subprocess
-from pathlib import Path
-
-import numpy as np
-
-RATE = 16000
-
-
-def have_speech_tools() -> bool:
-    return bool(shutil.which("espeak-ng") and shutil.which("sox"))
-
-
-def speak(text: str, path: Path, rate: int = RATE, channels: int = 1) -> Path:
-    raw = path.with_suffix(".espeak.wav")
-    # A US voice at a calm pace: closer to a person speaking to a device than the default.
-    subprocess.run(["espeak-ng", "-v", "en-us", "-s", "140", "-w", str(raw), text], check=True)
-    subprocess.run(["sox", str(raw), "-r", str(rate), "-c", str(channels), "-b", "16", str(path)], check=True)
-    raw.unlink()
-    return path
-
-
-def raw_samples(wav: Path) -> bytes:
-    return subprocess.run(["sox", str(wav), "-r", str(RATE), "-c", "1", "-b", "16", "-t", "raw", "-"],
-                          check=True, capture_output=True).stdout
-
-
-def silence(seconds: float) -> bytes:
-    return np.zeros(int(RATE * seconds), dtype=np.int16).tobytes()
-
-
-def alsa_mic(tmp: Path, raw: bytes) -> dict[str, str]:
-    """Environment for a process whose default capture device replays ``raw`` (16 kHz mono s16)."""
-    infile = tmp / "mic.raw"
-    infile.write_bytes(raw)
-    conf = tmp / "asound.conf"
-    conf.write_text(
-        f'pcm.wavmic {{ type file; slave.pcm "null"; file "/dev/null"; infile "{infile}"; format "raw" }}\n'
-        'pcm.!default { type asym; playback.pcm "null"; capture.pcm "wavmic" }\n')
-    return {"ALSA_CONFIG_PATH": f"/usr/share/alsa/alsa.conf:{conf}"}
+__all__ = ["alsa_mic", "have_speech_tools", "raw_samples", "silence", "speak"]
