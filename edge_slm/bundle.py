@@ -182,6 +182,12 @@ def load_bundle(location: str | Path | None = None) -> Bundle:
     for name in REQUIRED_FILES:
         if name not in manifest.files:
             raise BundleError(f"{path / name}: not listed in {MANIFEST}")
+    # The model may read side files (its weights): nothing in the bundle goes unverified.
+    listed = {str(Path(name)) for name in manifest.files}
+    for file_path in sorted(path.rglob("*")):
+        relative = str(file_path.relative_to(path))
+        if file_path.is_file() and relative != MANIFEST and relative not in listed:
+            raise BundleError(f"{file_path}: not listed in {MANIFEST} (unverified file)")
     for name, expected in manifest.files.items():
         file_path = path / name
         if Path(name).is_absolute() or ".." in Path(name).parts:

@@ -45,11 +45,28 @@ class BioViterbi:
         self.size = len(tags)
         self.inside = np.array([i for i, t in enumerate(tags) if t.startswith("I-")], dtype=np.int64)
         self.begin = np.array([index["B-" + tags[i][2:]] for i in self.inside], dtype=np.int64)
+        # For each I- tag, the slot it continues; None for every other tag.
+        self._continues: list[str | None] = [t[2:] if t.startswith("I-") else None for t in tags]
+        self._slot: list[str | None] = [t[2:] if t != "O" else None for t in tags]
+
+    def valid(self, path: list[int]) -> bool:
+        previous: str | None = None
+        for tag in path:
+            wanted = self._continues[tag]
+            if wanted is not None and wanted != previous:
+                return False
+            previous = self._slot[tag]
+        return True
 
     def __call__(self, log_probs: np.ndarray) -> list[int]:
         steps = log_probs.shape[0]
         if steps == 0:
             return []
+        # The unconstrained best path is the constrained best whenever it obeys BIO, which a
+        # trained model's output nearly always does: the dynamic programme is then not needed.
+        greedy: list[int] = log_probs.argmax(axis=1).tolist()
+        if self.valid(greedy):
+            return greedy
         score = log_probs[0].astype(np.float64).copy()
         score[self.inside] = -np.inf
         back = np.zeros((steps, self.size), dtype=np.int64)

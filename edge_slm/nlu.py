@@ -79,7 +79,11 @@ def clean_text(text: str, max_chars: int = MAX_TEXT_CHARS) -> str:
         raise InputError("invalid_text", "text must be a string")
     if len(text) > max_chars:
         raise InputError("text_too_long", f"text is {len(text)} characters; the limit is {max_chars}")
-    visible = "".join(" " if unicodedata.category(ch)[0] == "C" else ch for ch in text)
+    # Printable ASCII (most commands) holds no control or format characters to blank out.
+    if text.isascii() and text.isprintable():
+        visible = text
+    else:
+        visible = "".join(" " if unicodedata.category(ch)[0] == "C" else ch for ch in text)
     cleaned = " ".join(visible.split())
     if not cleaned:
         raise InputError("empty_text", "text is empty")

@@ -161,9 +161,10 @@ def build(recipe: Recipe, out: Path, threads: int = 2) -> Path:
         layers = tuple(student_cfg.pop("layers", (0, 2, 5)))
         temperature = float(student_cfg.pop("temperature", 2.0))
         alpha = float(student_cfg.pop("alpha", 0.5))
+        hidden = float(student_cfg.pop("hidden", 0.0))
         t0 = time.monotonic()
         student = distill(teacher, train_features, DistillSettings(
-            layers, temperature, alpha, TrainSettings(**student_cfg)), recipe.seed)
+            layers, temperature, alpha, hidden, TrainSettings(**student_cfg)), recipe.seed)
         student_seconds = time.monotonic() - t0
         student_scores = score_torch(student, eval_examples, eval_features, data.intents, data.tags, oos)
         print(f"student fp32 (torch): {student_scores.summary()}", flush=True)
@@ -217,7 +218,7 @@ def build(recipe: Recipe, out: Path, threads: int = 2) -> Path:
                        "drop_points": {k: round(v, 2) for k, v in drops.items()}},
             "parameters": {"teacher": teacher.parameter_count(), "student": student.parameter_count()},
             "sizes": {"student_fp32_onnx": fp32_size,
-                      "student_int8_onnx": (staging / "model.onnx").stat().st_size},
+                      "student_int8_onnx": sum(p.stat().st_size for p in staging.glob("model.onnx*"))},
             "training_seconds": {"teacher": round(teacher_seconds, 1), "student": round(student_seconds, 1),
                                  "total": round(time.monotonic() - started, 1), "threads": threads},
         }

@@ -17,10 +17,17 @@ class JointModel(nn.Module):
         self.slot_head = nn.Linear(config.hidden_size, num_tags)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask,
-                              token_type_ids=torch.zeros_like(input_ids)).last_hidden_state
-        hidden = self.dropout(hidden)
-        return self.intent_head(hidden[:, 0]), self.slot_head(hidden)
+        intent, slots, _ = self.forward_with_states(input_ids, attention_mask, states=False)
+        return intent, slots
+
+    def forward_with_states(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                            states: bool = True) -> tuple[torch.Tensor, torch.Tensor, tuple[torch.Tensor, ...]]:
+        """Logits plus, when asked, the output of every encoder layer (for distillation)."""
+        out = self.encoder(input_ids=input_ids, attention_mask=attention_mask,
+                           token_type_ids=torch.zeros_like(input_ids), output_hidden_states=states)
+        hidden = self.dropout(out.last_hidden_state)
+        layers = tuple(out.hidden_states[1:]) if states else ()
+        return self.intent_head(hidden[:, 0]), self.slot_head(hidden), layers
 
     @staticmethod
     def from_pretrained(path: str, old_ids: list[int], max_length: int,

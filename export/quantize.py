@@ -8,6 +8,8 @@ from pathlib import Path
 import onnx
 from onnxruntime.quantization import QuantType, quantize_dynamic
 
+from .weights_file import externalize
+
 
 @dataclass(frozen=True)
 class QuantizeSettings:
@@ -25,6 +27,7 @@ def quantize(source: Path, target: Path, settings: QuantizeSettings) -> dict[str
                      op_types_to_quantize=list(settings.op_types),
                      extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
     ops = sorted({node.op_type for node in onnx.load(str(target)).graph.node})
-    return {"scheme": "dynamic", "weights": settings.weight_type,
+    weights = externalize(target)
+    return {"weights_file": weights.name, "scheme": "dynamic", "weights": settings.weight_type,
             "per_channel": settings.per_channel, "quantized_ops": list(settings.op_types),
             "target": "arm64,x86_64", "graph_ops": ops}

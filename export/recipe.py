@@ -69,7 +69,7 @@ _SOURCE = {"kind": str, "path": str, "samples_per_intent": int, "intents": list,
 _VOCAB = {"keep_general": int}
 _TRAIN = {"epochs": (int, float), "batch_size": int, "lr": float, "head_lr": float,
           "warmup": float, "weight_decay": float}
-_STUDENT = dict(_TRAIN, layers=list, temperature=(int, float), alpha=float)
+_STUDENT = dict(_TRAIN, layers=list, temperature=(int, float), alpha=float, hidden=(int, float))
 _QUANT = {"weight_type": str, "per_channel": bool, "op_types": list, "max_drop": (int, float)}
 _RESP = {"path": str, "intents": dict, "fallback": str, "not_recognized": str}
 _KINDS = {"jsonl", "snips", "templates", "slurp"}

@@ -16,7 +16,8 @@ from edge_slm.nlu import Engine
 def test_default_bundle_verifies_and_lists_its_files() -> None:
     bundle = load_bundle(None)
     files = set(bundle.manifest.files)
-    assert {"model.onnx", "tokenizer.json", "responses.json", "asr/sentences.txt", "asr/words.txt"} <= files
+    assert {"model.onnx", "model.onnx.data", "tokenizer.json", "responses.json",
+            "asr/sentences.txt", "asr/words.txt"} <= files
     assert bundle.manifest.format == BUNDLE_FORMAT
     assert "HassTurnOn" in bundle.manifest.intents
     assert bundle.manifest.out_of_scope in bundle.manifest.intents
@@ -28,6 +29,24 @@ def test_tampered_model_is_refused_naming_the_file(bundle_copy: Path) -> None:
     data[len(data) // 2] ^= 0xFF
     model.write_bytes(bytes(data))
     with pytest.raises(BundleError, match=r"model\.onnx: sha256 mismatch"):
+        load_bundle(bundle_copy)
+
+
+def test_tampered_weights_file_is_refused_naming_it(bundle_copy: Path) -> None:
+    weights = bundle_copy / "model.onnx.data"
+    with weights.open("r+b") as handle:
+        handle.seek(weights.stat().st_size // 2)
+        byte = handle.read(1)
+        handle.seek(-1, 1)
+        handle.write(bytes([byte[0] ^ 0x01]))
+    with pytest.raises(BundleError, match=r"model\.onnx\.data: sha256 mismatch"):
+        load_bundle(bundle_copy)
+
+
+def test_unlisted_file_is_refused(bundle_copy: Path) -> None:
+    # A file the manifest does not vouch for could be read by the model (external weights).
+    (bundle_copy / "extra.onnx.data").write_bytes(b"\0" * 16)
+    with pytest.raises(BundleError, match=r"extra\.onnx\.data: not listed in manifest\.json"):
         load_bundle(bundle_copy)
 
 

@@ -31,6 +31,9 @@ def test_tiny_bundle_matches_design_and_loads(tiny_bundle: Path) -> None:
     assert manifest["source"]["recipe"]["sha256"] and manifest["source"]["data"]
     assert manifest["quantization"]["weights"] == "uint8"
     assert "MatMulInteger" in manifest["quantization"]["graph_ops"]
+    # Weights live in the page-aligned side file; the graph itself is small.
+    assert manifest["quantization"]["weights_file"] == "model.onnx.data" in manifest["files"]
+    assert (tiny_bundle / "model.onnx").stat().st_size < (tiny_bundle / "model.onnx.data").stat().st_size
     assert (tiny_bundle / "asr" / "words.txt").read_text().split()
     load_bundle(tiny_bundle)
     parse = Engine.load(tiny_bundle, threads=1).parse("turn off the lights in the garage")
@@ -58,3 +61,15 @@ def test_bad_recipe_fails_before_training(tmp_path: Path) -> None:
                             capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 2
     assert "unknown key 'bogus'" in result.stderr
+
+
+def test_weights_file_is_page_aligned_and_holds_the_big_tensors(tiny_bundle: Path) -> None:
+    import onnx
+
+    graph = onnx.load(str(tiny_bundle / "model.onnx"), load_external_data=False).graph
+    external = [t for t in graph.initializer if t.data_location == onnx.TensorProto.EXTERNAL]
+    assert any(t.name.startswith("encoder.embeddings.word_embeddings") for t in external)
+    for tensor in external:
+        entries = {e.key: e.value for e in tensor.external_data}
+        assert entries["location"] == "model.onnx.data"
+        assert int(entries["offset"]) % 4096 == 0

@@ -95,11 +95,28 @@ def test_fast_bio_viterbi_matches_the_generic_one() -> None:
     tags = bio_tags(["area", "name", "brightness"])
     fast, generic = BioViterbi(tags), bio_transitions(tags)
     rng = np.random.default_rng(1)
+    shortcut = 0
     for steps in (1, 2, 5, 12):
         for _ in range(50):
             log_probs = np.log(rng.dirichlet(np.ones(len(tags)), size=steps))
             assert fast(log_probs) == viterbi(log_probs, generic)
+            shortcut += fast.valid(log_probs.argmax(axis=1).tolist())
+    # Both ways through: greedy paths that obey BIO and ones that need the dynamic programme.
+    assert 0 < shortcut < 200
     assert fast(np.zeros((0, len(tags)))) == []
+
+
+def test_bio_validity() -> None:
+    from edge_slm.decode import bio_tags
+
+    tags = bio_tags(["area", "name"])
+    check = BioViterbi(tags).valid
+    ids = {t: i for i, t in enumerate(tags)}
+    assert check([ids[t] for t in ["O", "B-area", "I-area", "I-area", "B-name", "I-name"]])
+    assert check([ids[t] for t in ["B-area", "B-area", "I-area"]])
+    assert not check([ids["I-area"]])
+    assert not check([ids[t] for t in ["B-area", "I-name"]])
+    assert not check([ids[t] for t in ["B-area", "O", "I-area"]])
 
 
 def test_bench_plot_is_valid_svg_with_a_bar_per_measure() -> None:
