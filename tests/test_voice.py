@@ -102,6 +102,23 @@ def test_bad_wavs_are_clear_errors(tmp_path: Path, maker, needle: str) -> None:
     assert result.returncode == 2 and needle.split(";")[0] in result.stderr
 
 
+def test_endpointer_keeps_the_speech_and_only_a_short_tail_of_the_closing_silence(tmp_path: Path) -> None:
+    from edge_slm.voice.vad import Endpointer, Vad
+
+    clip = np.frombuffer(raw_samples(speak("turn on the kitchen lights", tmp_path / "c.wav")), dtype=np.int16)
+    stream = np.concatenate([np.frombuffer(silence(0.5), dtype=np.int16), clip,
+                             np.frombuffer(silence(1.5), dtype=np.int16)])
+    endpointer = Endpointer(Vad())
+    utterances = list(endpointer.utterances(stream[i:i + 1000] for i in range(0, stream.size, 1000)))
+    assert len(utterances) == 1
+    seconds = utterances[0].seconds
+    # All of the clip (espeak pads it with a little silence), the pre-roll at most, and the
+    # short tail instead of the whole 600 ms hang-over.
+    assert clip.size / 16000 - 0.3 <= seconds <= (clip.size / 16000 + (endpointer.pre_roll_ms + endpointer.tail_ms) / 1000 + 0.1)
+    # The stream position of the close still counts the full hang-over: latency is measured from there.
+    assert utterances[0].ended_at >= 0.5 + clip.size / 16000
+
+
 def test_minutes_of_silence_and_noise_publish_nothing_with_flat_memory() -> None:
     from edge_slm.config import VoiceConfig
     from edge_slm.voice.pipeline import VoicePipeline

@@ -44,6 +44,9 @@ class Endpointer:
     silence_ms: int = 600
     start_ms: int = 96
     pre_roll_ms: int = 480
+    # Of the silence that closes an utterance, what the recogniser still gets: enough for the
+    # last word to end, without decoding the whole hang-over (decode time is end-of-speech latency).
+    tail_ms: int = 192
     max_seconds: float = 8.0
     _buffer: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int16))
 
@@ -68,7 +71,8 @@ class Endpointer:
             quiet_run = 0 if voiced else quiet_run + 1
             too_long = len(speech) * CHUNK_MS >= self.max_seconds * 1000
             if quiet_run * CHUNK_MS >= self.silence_ms or too_long:
-                yield Utterance(np.concatenate(speech), processed / 16000)
+                surplus = max(0, quiet_run - self.tail_ms // CHUNK_MS)
+                yield Utterance(np.concatenate(speech[:len(speech) - surplus]), processed / 16000)
                 speech, in_speech, voiced_run = [], False, 0
                 self.vad.reset()
         if in_speech and speech:
