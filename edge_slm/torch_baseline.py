@@ -18,6 +18,7 @@ from torch import nn
 from transformers import BertConfig, BertModel
 
 _MATMUL_OUT = re.compile(r"^/(.+)/MatMul_output_0")
+_LAYER = re.compile(r"/encoder/encoder/layer\.(\d+)/")
 
 
 class TorchJoint(nn.Module):
@@ -45,6 +46,18 @@ def _dequantized(model: onnx.ModelProto) -> dict[str, np.ndarray]:
             weights[name] = value
     state: dict[str, np.ndarray] = {}
     for node in model.graph.node:
+        if node.op_type in ("Attention", "QAttention"):
+            # A fused graph packs the query, key and value projections side by side.
+            layer = _LAYER.search(node.output[0])
+            if not layer:
+                raise ValueError(f"cannot place attention node {node.name}")
+            prefix = f"encoder.encoder.layer.{layer.group(1)}.attention.self"
+            packed = weights[node.input[1].removesuffix("_quantized")]
+            bias = weights[node.input[2]]
+            for part, (w, b) in zip(("query", "key", "value"),
+                                    zip(np.split(packed, 3, axis=1), np.split(bias, 3))):
+                state[f"{prefix}.{part}.weight"], state[f"{prefix}.{part}.bias"] = w.T, b
+            continue
         if node.op_type not in ("MatMulInteger", "MatMul"):
             continue
         stem = node.input[1].removesuffix("_quantized")

@@ -172,7 +172,8 @@ def build(recipe: Recipe, out: Path, threads: int = 2) -> Path:
         fp32_path = export_onnx(student, staging / "model_fp32.onnx")
         qsettings = QuantizeSettings(**{k: tuple(v) if isinstance(v, list) else v
                                         for k, v in recipe.quantize.items()})
-        quant_info = quantize(fp32_path, staging / "model.onnx", qsettings)
+        quant_info = quantize(fp32_path, staging / "model.onnx", qsettings,
+                              num_heads=student.config.num_attention_heads, hidden_size=student.config.hidden_size)
         (staging / "responses.json").write_text(
             json.dumps(build_responses(recipe.responses, data.intents), indent=2), encoding="utf-8")
         write_asr_lists(staging, data)

@@ -70,7 +70,7 @@ _VOCAB = {"keep_general": int}
 _TRAIN = {"epochs": (int, float), "batch_size": int, "lr": float, "head_lr": float,
           "warmup": float, "weight_decay": float}
 _STUDENT = dict(_TRAIN, layers=list, temperature=(int, float), alpha=float, hidden=(int, float))
-_QUANT = {"weight_type": str, "per_channel": bool, "op_types": list, "max_drop": (int, float)}
+_QUANT = {"weight_type": str, "per_channel": bool, "op_types": list, "max_drop": (int, float), "fuse": bool}
 _RESP = {"path": str, "intents": dict, "fallback": str, "not_recognized": str}
 _KINDS = {"jsonl", "snips", "templates", "slurp"}
 

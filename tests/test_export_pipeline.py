@@ -73,3 +73,24 @@ def test_weights_file_is_page_aligned_and_holds_the_big_tensors(tiny_bundle: Pat
         entries = {e.key: e.value for e in tensor.external_data}
         assert entries["location"] == "model.onnx.data"
         assert int(entries["offset"]) % 4096 == 0
+
+
+def test_fused_graph_and_its_pytorch_baseline_agree(tiny_bundle: Path) -> None:
+    import numpy as np
+    import torch
+
+    from edge_slm.torch_baseline import load_torch_baseline
+
+    manifest = json.loads((tiny_bundle / "manifest.json").read_text())
+    assert {"QAttention", "SkipLayerNormalization"} <= set(manifest["quantization"]["graph_ops"])
+    baseline = load_torch_baseline(tiny_bundle / "model.onnx")
+    engine = Engine.load(tiny_bundle, threads=1, cache_size=0)
+    for text in ("turn off the lights in the garage", "what is the weather", "switch on the kitchen light"):
+        encoded = engine.encode([text])
+        intent, slots = engine.run(encoded)
+        with torch.inference_mode():
+            t_intent, t_slots = baseline(torch.from_numpy(encoded.input_ids), torch.from_numpy(encoded.attention_mask))
+        # The same weights: int8 activations against fp32 move logits by hundredths (about 0.1 at
+        # most here); a misplaced weight (query and key swapped) moves them by more than 1.
+        assert np.abs(slots - t_slots.numpy()).max() < 0.5
+        assert np.abs(intent - t_intent.numpy()).max() < 0.5
