@@ -216,3 +216,15 @@ def test_no_microphone_keeps_text_commands_working(broker, tmp_path: Path) -> No
         watch.close()
     stderr = proc.stderr.read() if proc.stderr else ""
     assert "voice input unavailable" in stderr and "no microphone" in stderr
+
+
+def test_closing_a_microphone_with_a_full_queue_does_not_hang(tmp_path: Path) -> None:
+    # The ALSA file plugin captures faster than real time, so a tiny queue is full at once; the
+    # stream must still close (this once hung the daemon on SIGTERM).
+    env = dict(os.environ, **alsa_mic(tmp_path, silence(5.0)))
+    script = ("import time\nfrom edge_slm.voice.audio import Microphone\n"
+              "chunks = Microphone(max_queued_s=0.1).chunks()\nnext(chunks)\ntime.sleep(1.0)\n"
+              "chunks.close()\nprint('closed')\n")
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0 and "closed" in result.stdout, result.stderr[-2000:]

@@ -58,6 +58,8 @@ class Microphone:
     device: str | int | None = None
     rate: int = RATE
     block: int = 512
+    # Up to two minutes of audio may wait (4 MB): enough for a busy moment, bounded if stalled.
+    max_queued_s: float = 120.0
 
     def chunks(self, stop: "queue.Queue[bool] | None" = None) -> Iterator[np.ndarray]:
         try:
@@ -77,8 +79,7 @@ class Microphone:
             log.info("microphone refuses the rate; resampling", extra={"asked": self.rate, "using": rate})
             if rate < RATE:
                 raise AudioError(f"microphone only offers {rate} Hz; need {RATE} Hz or more") from None
-        # Up to two minutes of audio may wait (4 MB): enough for a busy moment, bounded if stalled.
-        frames: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=int(120 * RATE / self.block))
+        frames: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=max(1, int(self.max_queued_s * RATE / self.block)))
         dropped = [0]
 
         def callback(data: np.ndarray, count: int, when: object, status: object) -> None:
@@ -89,11 +90,19 @@ class Microphone:
                 if dropped[0] % 1000 == 1:
                     log.warning("audio dropped: the recogniser is falling behind", extra={"chunks": dropped[0]})
 
+        def finished() -> None:
+            # Never block here: PortAudio runs this on its own thread while abort() waits for it,
+            # so a blocking put on a full queue would hang the stream (and the daemon) for good.
+            # The reader sees the stream is no longer active once it drains the queue.
+            try:
+                frames.put_nowait(None)
+            except queue.Full:
+                pass
+
         block = int(self.block * rate / RATE)
         try:
             stream = sd.InputStream(device=device, samplerate=rate, channels=1, dtype="int16",
-                                    blocksize=block, callback=callback,
-                                    finished_callback=lambda: frames.put(None))
+                                    blocksize=block, callback=callback, finished_callback=finished)
             stream.start()
         except sd.PortAudioError as exc:
             raise AudioError(f"cannot open the microphone: {exc}") from exc
