@@ -136,7 +136,7 @@ def _extract_tar(path: Path) -> Path:
     try:
         with tarfile.open(path) as archive:
             archive.extractall(target, filter="data")
-    except (tarfile.TarError, OSError) as exc:  # noqa: F821 - imported above
+    except (tarfile.TarError, OSError) as exc:
         raise BundleError(f"{path}: not a readable bundle archive ({exc})") from exc
     entries = [p for p in target.iterdir()]
     if len(entries) == 1 and entries[0].is_dir():

@@ -54,8 +54,9 @@ def quantize(source: Path, target: Path, settings: QuantizeSettings, num_heads: 
                          per_channel=settings.per_channel,
                          op_types_to_quantize=op_types,
                          extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
-    ops = sorted({node.op_type for node in onnx.load(str(target)).graph.node})
     weights = externalize(target)
+    # The graph alone (the weights now sit beside it): enough to list its operators.
+    ops = sorted({node.op_type for node in onnx.load(str(target), load_external_data=False).graph.node})
     return {"weights_file": weights.name, "scheme": "dynamic", "weights": settings.weight_type,
             "per_channel": settings.per_channel, "quantized_ops": op_types, "fused": fused,
             "target": "arm64,x86_64", "graph_ops": ops}

@@ -125,8 +125,9 @@ def test_bench_plot_is_valid_svg_with_a_bar_per_measure() -> None:
     from edge_slm.bench import svg
 
     result = {"machine": {"cores": 2},
-              "onnxruntime_int8": {"threads_1": {"p50_ms": 1.7}, "threads_2": {"p50_ms": 1.3}},
-              "pytorch_fp32": {"threads_1": {"p50_ms": 7.6}, "threads_2": {"p50_ms": 8.1}}}
+              "onnxruntime_int8": {"threads_1": {"p50_ms": 1.8}, "threads_2": {"p50_ms": 1.4}},
+              "interleaved": {"threads_1": {"onnxruntime_int8": {"p50_ms": 1.7}, "pytorch_fp32": {"p50_ms": 7.6}},
+                              "threads_2": {"onnxruntime_int8": {"p50_ms": 1.3}, "pytorch_fp32": {"p50_ms": 8.1}}}}
     root = ET.fromstring(svg(result))
     bars = [el for el in root if el.tag.endswith("rect")]
     assert len(bars) == 4
