@@ -73,6 +73,8 @@ class Manifest:
     metrics: dict[str, Any] = field(default_factory=dict)
     source: dict[str, Any] = field(default_factory=dict)
     runtime: dict[str, Any] = field(default_factory=dict)
+    # Slot names each intent was trained with; decoding keeps an intent to these. Optional.
+    intent_slots: dict[str, list[str]] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -85,7 +87,7 @@ class Manifest:
         known = {
             "format", "name", "version", "language", "intents", "slots", "max_length",
             "inputs", "files", "out_of_scope", "created", "quantization", "metrics",
-            "source", "runtime",
+            "source", "runtime", "intent_slots",
         }
         missing = [key for key in ("format", "name", "version", "intents", "slots", "files")
                    if key not in data]
@@ -107,8 +109,17 @@ class Manifest:
             metrics=dict(data.get("metrics", {})),
             source=dict(data.get("source", {})),
             runtime=dict(data.get("runtime", {})),
+            intent_slots=_intent_slots(data.get("intent_slots", {}), list(data["slots"])),
             extra={k: v for k, v in data.items() if k not in known},
         )
+
+
+def _intent_slots(value: Any, slots: list[str]) -> dict[str, list[str]]:
+    if not isinstance(value, dict) or not all(
+            isinstance(names, list) and all(isinstance(n, str) and n in slots for n in names)
+            for names in value.values()):
+        raise BundleError(f"{MANIFEST}: 'intent_slots' must map intents to lists of the bundle's slot names")
+    return {str(intent): list(names) for intent, names in value.items()}
 
 
 @dataclass(frozen=True)

@@ -58,10 +58,13 @@ class BioViterbi:
             previous = self._slot[tag]
         return True
 
-    def __call__(self, log_probs: np.ndarray) -> list[int]:
+    def __call__(self, log_probs: np.ndarray, allowed: np.ndarray | None = None) -> list[int]:
+        """``allowed``: a boolean per tag; the others are never chosen (see ``intent_tag_masks``)."""
         steps = log_probs.shape[0]
         if steps == 0:
             return []
+        if allowed is not None:
+            log_probs = np.where(allowed, log_probs, -np.inf)
         # The unconstrained best path is the constrained best whenever it obeys BIO, which a
         # trained model's output nearly always does: the dynamic programme is then not needed.
         greedy: list[int] = log_probs.argmax(axis=1).tolist()
@@ -82,6 +85,20 @@ class BioViterbi:
         for t in range(steps - 1, 0, -1):
             path.append(int(back[t, path[-1]]))
         return path[::-1]
+
+
+def intent_tag_masks(tags: list[str], intent_slots: dict[str, list[str]]) -> dict[str, np.ndarray]:
+    """Per intent, the tags it may use: O and the B-/I- tags of the slots it was trained with.
+
+    The intent head sees the whole sentence; letting it veto slot types the intent never has
+    ("artist" in a playlist name for AddToPlaylist, "temperature" in a light command) removes
+    a whole class of span-type errors that the per-word slot head makes.
+    """
+    masks = {}
+    for intent, slots in intent_slots.items():
+        names = set(slots)
+        masks[intent] = np.array([tag == "O" or tag[2:] in names for tag in tags], dtype=bool)
+    return masks
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ import onnxruntime as ort
 from tokenizers import Tokenizer
 
 from .bundle import Bundle, load_bundle
-from .decode import BioViterbi, Word, softmax, split_words, tags_to_spans, word_first_tokens
+from .decode import BioViterbi, Word, intent_tag_masks, softmax, split_words, tags_to_spans, word_first_tokens
 from .numbers import words_to_number
 from .respond import Responder
 
@@ -109,6 +109,7 @@ class Engine:
         self.threshold = threshold
         self.tags = self.manifest.tags
         self._viterbi = BioViterbi(self.tags)
+        self._tag_masks = intent_tag_masks(self.tags, self.manifest.intent_slots)
         self._input_names = {i.name for i in session.get_inputs()}
         self._cache: OrderedDict[str, Parse] = OrderedDict()
         self._cache_size = cache_size
@@ -164,7 +165,7 @@ class Engine:
         if kept and recognized:
             token_logits = slot_logits[[first_tokens[i] for i in kept]].astype(np.float32)
             tag_probs = softmax(token_logits)
-            path = self._viterbi(np.log(tag_probs + 1e-9))
+            path = self._viterbi(np.log(tag_probs + 1e-9), self._tag_masks.get(intent))
             for span in tags_to_spans(self.tags, path, tag_probs):
                 first, last = words[kept[span.first_word]], words[kept[span.last_word]]
                 raw = text[first.start:last.end]

@@ -24,6 +24,7 @@ from edge_slm.metrics import agreement
 from edge_slm.nlu import Engine
 
 from .bundle_writer import publish, staging_dir, write_manifest
+from .checkpoints import CheckpointCache, training_key
 from .data import DataError, Example, read_jsonl, read_slurp, read_snips, relabel
 from .distill import DistillSettings, distill
 from .evaluate import score_engine, score_torch
@@ -88,6 +89,14 @@ class Dataset:
         return bio_tags(self.slots)
 
     @property
+    def intent_slots(self) -> dict[str, list[str]]:
+        """The slot names seen with each intent in training."""
+        seen: dict[str, set[str]] = {intent: set() for intent in self.intents}
+        for example in self.train:
+            seen[example.intent].update(name for name, _, _ in example.spans)
+        return {intent: sorted(names) for intent, names in seen.items()}
+
+    @property
     def all_eval(self) -> list[Example]:
         return [e for part in self.eval.values() for e in part]
 
@@ -125,7 +134,7 @@ def load_dataset(recipe: Recipe) -> Dataset:
     return Dataset(train, evals, intents, slots, hashes)
 
 
-def build(recipe: Recipe, out: Path, threads: int = 2) -> Path:
+def build(recipe: Recipe, out: Path, threads: int = 2, cache: Path | None = None) -> Path:
     started = time.monotonic()
     torch.set_num_threads(threads)
     random.seed(recipe.seed)
@@ -150,11 +159,18 @@ def build(recipe: Recipe, out: Path, threads: int = 2) -> Path:
 
         teacher = JointModel.from_pretrained(str(recipe.base), old_ids, recipe.max_length,
                                              len(data.intents), len(data.tags))
-        t0 = time.monotonic()
-        train_teacher(teacher, train_features, TrainSettings(**recipe.teacher), recipe.seed)
-        teacher_seconds = time.monotonic() - t0
+        checkpoints = CheckpointCache(cache)
+        teacher_key = training_key(recipe.base_name, recipe.teacher, data.hashes, old_ids, recipe.max_length,
+                                   recipe.seed, data.intents, data.tags, threads)
+        teacher_seconds = checkpoints.load("teacher", teacher_key, teacher)
+        if teacher_seconds is None:
+            t0 = time.monotonic()
+            train_teacher(teacher, train_features, TrainSettings(**recipe.teacher), recipe.seed)
+            teacher_seconds = time.monotonic() - t0
+            checkpoints.save("teacher", teacher_key, teacher, teacher_seconds)
         oos = recipe.out_of_scope or None
-        teacher_scores = score_torch(teacher, eval_examples, eval_features, data.intents, data.tags, oos)
+        teacher_scores = score_torch(teacher, eval_examples, eval_features, data.intents, data.tags, oos,
+                                     data.intent_slots)
         print(f"teacher fp32: {teacher_scores.summary()}", flush=True)
 
         student_cfg = dict(recipe.student)
@@ -162,11 +178,17 @@ def build(recipe: Recipe, out: Path, threads: int = 2) -> Path:
         temperature = float(student_cfg.pop("temperature", 2.0))
         alpha = float(student_cfg.pop("alpha", 0.5))
         hidden = float(student_cfg.pop("hidden", 0.0))
-        t0 = time.monotonic()
-        student = distill(teacher, train_features, DistillSettings(
-            layers, temperature, alpha, hidden, TrainSettings(**student_cfg)), recipe.seed)
-        student_seconds = time.monotonic() - t0
-        student_scores = score_torch(student, eval_examples, eval_features, data.intents, data.tags, oos)
+        student_settings = DistillSettings(layers, temperature, alpha, hidden, TrainSettings(**student_cfg))
+        student_key = training_key(teacher_key, student_settings)
+        student = teacher.student(list(layers))
+        student_seconds = checkpoints.load("student", student_key, student)
+        if student_seconds is None:
+            t0 = time.monotonic()
+            student = distill(teacher, train_features, student_settings, recipe.seed)
+            student_seconds = time.monotonic() - t0
+            checkpoints.save("student", student_key, student, student_seconds)
+        student_scores = score_torch(student, eval_examples, eval_features, data.intents, data.tags, oos,
+                                     data.intent_slots)
         print(f"student fp32 (torch): {student_scores.summary()}", flush=True)
 
         fp32_path = export_onnx(student, staging / "model_fp32.onnx")
@@ -183,6 +205,7 @@ def build(recipe: Recipe, out: Path, threads: int = 2) -> Path:
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "language": recipe.language, "description": recipe.description,
             "intents": data.intents, "slots": data.slots, "out_of_scope": oos,
+            "intent_slots": data.intent_slots,
             "max_length": recipe.max_length, "inputs": INPUTS,
             "quantization": quant_info,
             "runtime": {"min_version": "0.1.0", "built_with": __version__},

@@ -18,6 +18,9 @@ def main(argv: list[str] | None = None) -> int:
     build_cmd.add_argument("recipe", type=Path)
     build_cmd.add_argument("--out", type=Path, required=True)
     build_cmd.add_argument("--threads", type=int, default=2)
+    build_cmd.add_argument("--cache", type=Path, default=None,
+                           help="keep trained teacher and student here and reuse them when nothing "
+                                "that decides them changed")
     check_cmd = sub.add_parser("check", help="validate a recipe and its data without training")
     check_cmd.add_argument("recipe", type=Path)
     args = parser.parse_args(argv)
@@ -32,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"{len(data.slots)} slot types")
             return 0
         try:
-            out = build(recipe, args.out, threads=args.threads)
+            out = build(recipe, args.out, threads=args.threads, cache=args.cache)
         except ParityError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 3

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from edge_slm.decode import BioViterbi, softmax, split_words, tags_to_spans
+from edge_slm.decode import BioViterbi, intent_tag_masks, softmax, split_words, tags_to_spans
 from edge_slm.metrics import Scores, agreement
 from edge_slm.nlu import Engine
 
@@ -28,10 +28,13 @@ def score_engine(engine: Engine, examples: list[Example], batch: int = 64) -> tu
 
 
 def score_torch(model: JointModel, examples: list[Example], features: list[Feature],
-                intents: list[str], tags: list[str], out_of_scope: str | None) -> Scores:
-    """Same decoding as the runtime (argmax intent, BIO Viterbi over first sub-tokens)."""
+                intents: list[str], tags: list[str], out_of_scope: str | None,
+                intent_slots: dict[str, list[str]]) -> Scores:
+    """Same decoding as the runtime (argmax intent, BIO Viterbi over first sub-tokens, the
+    intent's own slot types)."""
     model.eval()
     decode_tags = BioViterbi(tags)
+    masks = intent_tag_masks(tags, intent_slots)
     scores = Scores()
     index = 0
     with torch.no_grad():
@@ -44,7 +47,7 @@ def score_torch(model: JointModel, examples: list[Example], features: list[Featu
                 positions = (batch.tags[row] >= 0).nonzero().flatten().tolist()
                 words = split_words(example.text)
                 probs = softmax(slot_logits[row, positions].numpy())
-                path = decode_tags(np.log(probs + 1e-9))
+                path = decode_tags(np.log(probs + 1e-9), masks.get(intent))
                 pred_slots = []
                 if intent != out_of_scope:
                     for span in tags_to_spans(tags, path, probs):

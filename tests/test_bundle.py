@@ -106,3 +106,26 @@ def test_shipped_bundle_matches_its_recipe() -> None:
     recipe = ROOT / "export" / "recipes" / manifest.source["recipe"]["file"]
     assert hashlib.sha256(recipe.read_bytes()).hexdigest() == manifest.source["recipe"]["sha256"]
     assert {entry["license"] for entry in manifest.source["licenses"]} >= {"Apache-2.0", "CC BY 4.0"}
+
+
+def test_intent_slots_must_name_the_bundles_slots(bundle_copy: Path) -> None:
+    manifest_path = bundle_copy / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["intent_slots"] = {"LightsOn": ["no_such_slot"]}
+    manifest_path.write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="intent_slots"):
+        load_bundle(bundle_copy)
+
+
+def test_an_intent_only_gets_its_own_slot_types(bundle_copy: Path) -> None:
+    text = "turn on the lights in the kitchen"
+    manifest = load_bundle(bundle_copy).manifest
+    assert "area" in manifest.intent_slots["LightsOn"]
+    assert [s.name for s in Engine.load(bundle_copy, threads=1).parse(text).slots] == ["area"]
+    # The same model told that LightsOn has no slots finds none.
+    manifest_path = bundle_copy / "manifest.json"
+    raw = json.loads(manifest_path.read_text())
+    raw["intent_slots"]["LightsOn"] = []
+    manifest_path.write_text(json.dumps(raw))
+    parse = Engine.load(bundle_copy, threads=1).parse(text)
+    assert parse.intent == "LightsOn" and parse.slots == ()

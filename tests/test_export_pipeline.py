@@ -94,3 +94,24 @@ def test_fused_graph_and_its_pytorch_baseline_agree(tiny_bundle: Path) -> None:
         # most here); a misplaced weight (query and key swapped) moves them by more than 1.
         assert np.abs(slots - t_slots.numpy()).max() < 0.5
         assert np.abs(intent - t_intent.numpy()).max() < 0.5
+
+
+def test_checkpoint_cache_reuses_only_what_nothing_changed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from export.build import build
+    from export.recipe import load_recipe
+
+    cache = tmp_path / "cache"
+    first = build(load_recipe(DATA / "tiny.toml"), tmp_path / "a", cache=cache)
+    assert "reusing" not in capsys.readouterr().out
+    second = build(load_recipe(DATA / "tiny.toml"), tmp_path / "b", cache=cache)
+    out = capsys.readouterr().out
+    assert "teacher: reusing" in out and "student: reusing" in out
+    assert sha256_file(first / "model.onnx.data") == sha256_file(second / "model.onnx.data")
+    # Another student setting trains the student again on the same teacher.
+    recipe = tmp_path / "other.toml"
+    text = (DATA / "tiny.toml").read_text().replace("[student]", "[student]\ntemperature = 3.0")
+    recipe.write_text(text.replace('path = "tiny.jsonl"', f'path = "{DATA / "tiny.jsonl"}"'))
+    build(load_recipe(recipe), tmp_path / "c", cache=cache)
+    out = capsys.readouterr().out
+    assert "teacher: reusing" in out and "student: reusing" not in out
+    assert len(list(cache.glob("student-*.pt"))) == 2

@@ -133,3 +133,21 @@ def test_bench_plot_is_valid_svg_with_a_bar_per_measure() -> None:
     assert len(bars) == 4
     widths = [float(b.get("width")) for b in bars]
     assert widths[1] > widths[0] * 4  # the PyTorch bar is drawn to scale
+
+
+def test_intent_mask_keeps_the_path_to_the_intents_slot_types() -> None:
+    from edge_slm.decode import bio_tags, intent_tag_masks
+
+    tags = bio_tags(["area", "artist", "playlist"])
+    masks = intent_tag_masks(tags, {"AddToPlaylist": ["playlist"], "Other": []})
+    fast, generic = BioViterbi(tags), bio_transitions(tags)
+    rng = np.random.default_rng(3)
+    for steps in (1, 4, 9):
+        for _ in range(30):
+            log_probs = np.log(rng.dirichlet(np.ones(len(tags)), size=steps))
+            allowed = masks["AddToPlaylist"]
+            path = fast(log_probs, allowed)
+            assert {tags[i] for i in path} <= {"O", "B-playlist", "I-playlist"}
+            assert path == viterbi(np.where(allowed, log_probs, -np.inf), generic)
+            assert fast(log_probs, masks["Other"]) == [0] * steps
+            assert fast(log_probs, None) == fast(log_probs)
