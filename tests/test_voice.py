@@ -228,3 +228,44 @@ def test_closing_a_microphone_with_a_full_queue_does_not_hang(tmp_path: Path) ->
     result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True,
                             text=True, timeout=60)
     assert result.returncode == 0 and "closed" in result.stdout, result.stderr[-2000:]
+
+
+def test_a_microphone_that_refuses_16_khz_is_opened_at_its_own_rate_and_resampled(tmp_path: Path) -> None:
+    rate = 48000
+    command = raw_samples(speak("turn on the kitchen lights", tmp_path / "c.wav"), rate)
+    stream = silence(0.5, rate) + command + silence(2.0, rate)
+    env = dict(os.environ, **alsa_mic(tmp_path, stream, only_rate=rate))
+    probe = ("import sounddevice as sd\nfor r in (16000, 48000):\n    try:\n"
+             "        sd.check_input_settings(samplerate=r, channels=1, dtype='int16'); print(r, 'ok')\n"
+             "    except Exception: print(r, 'refused')\n")
+    refused = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=60)
+    assert refused.stdout.split("\n")[:2] == ["16000 refused", "48000 ok"], refused.stdout + refused.stderr[-500:]
+    seconds = len(stream) / 2 / rate
+    result = subprocess.run([sys.executable, "-m", "edge_slm", "listen", "--seconds", f"{seconds:.2f}"],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    messages = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [m["best"]["name"] for m in messages] == ["HassTurnOn"], (messages, result.stderr[-2000:])
+    # Resampled, not read as if it were 16 kHz (which would make it three times as long).
+    spoken = len(command) / 2 / rate
+    assert spoken <= messages[0]["asr"]["audio_s"] <= spoken + 1.0
+
+
+def test_a_microphone_that_goes_away_is_a_clear_error_and_comes_back_after_a_rescan(tmp_path: Path) -> None:
+    # Terminating PortAudio under a running stream is what its host API does when a device is
+    # pulled: the stream dies and every call on it fails. After a rescan the device opens again.
+    # The queue is kept small because this virtual device captures faster than real time.
+    env = dict(os.environ, **alsa_mic(tmp_path, silence(30.0)))
+    script = (
+        "import threading, time\nimport sounddevice as sd\n"
+        "from edge_slm.voice.audio import AudioError, Microphone, rescan\n"
+        "chunks = Microphone(max_queued_s=0.5).chunks()\nnext(chunks)\n"
+        "threading.Timer(0.2, sd._terminate).start()\n"
+        "try:\n    for _ in chunks:\n        time.sleep(0.03)\n"
+        "except AudioError as exc:\n    print('error:', exc)\n"
+        "rescan()\nagain = Microphone().chunks()\nprint('reopened', next(again).size)\nagain.close()\n")
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "error: the microphone went away" in result.stdout, result.stdout + result.stderr[-2000:]
+    assert "reopened 512" in result.stdout

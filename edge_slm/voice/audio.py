@@ -7,11 +7,13 @@ import queue
 import wave
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import numpy as np
 
 RATE = 16000
+# Rates capture hardware commonly offers, tried when the configured one is refused.
+FALLBACK_RATES = (48000, 44100, 32000, 22050, 16000)
 log = logging.getLogger("edge_slm.voice")
 
 
@@ -71,14 +73,7 @@ class Microphone:
             info = sd.query_devices(device, "input")
         except (ValueError, sd.PortAudioError) as exc:
             raise AudioError(f"no microphone{f' {device!r}' if device else ''}: {exc}") from exc
-        rate = self.rate
-        try:
-            sd.check_input_settings(device=device, samplerate=rate, channels=1, dtype="int16")
-        except (ValueError, sd.PortAudioError):
-            rate = int(info["default_samplerate"])
-            log.info("microphone refuses the rate; resampling", extra={"asked": self.rate, "using": rate})
-            if rate < RATE:
-                raise AudioError(f"microphone only offers {rate} Hz; need {RATE} Hz or more") from None
+        rate = self._usable_rate(sd, device, int(info["default_samplerate"]))
         frames: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=max(1, int(self.max_queued_s * RATE / self.block)))
         dropped = [0]
 
@@ -111,12 +106,53 @@ class Microphone:
                 try:
                     chunk = frames.get(timeout=2.0)
                 except queue.Empty:
-                    if not stream.active:
+                    # Asking a stream whose device is gone can itself fail: both mean gone.
+                    try:
+                        active = stream.active
+                    except sd.PortAudioError as exc:
+                        raise AudioError(f"the microphone went away ({exc})") from None
+                    if not active:
                         raise AudioError("the microphone went away") from None
                     continue
                 if chunk is None:
-                    raise AudioError("the microphone stream ended (device disconnected?)")
+                    raise AudioError("the microphone went away (its stream ended)")
                 yield resample(chunk, rate)
         finally:
-            stream.abort()
-            stream.close()
+            try:
+                stream.abort()
+                stream.close()
+            except sd.PortAudioError as exc:
+                log.warning("microphone did not close cleanly", extra={"reason": str(exc)})
+
+    def _usable_rate(self, sd: Any, device: str | int | None, default: int) -> int:
+        """The configured rate, else the first the device accepts (resampled to 16 kHz)."""
+        for rate in dict.fromkeys([self.rate, default, *FALLBACK_RATES]):
+            if rate < RATE:
+                continue
+            try:
+                sd.check_input_settings(device=device, samplerate=rate, channels=1, dtype="int16")
+            except (ValueError, sd.PortAudioError):
+                continue
+            if rate != self.rate:
+                log.info("microphone refuses the rate; resampling", extra={"asked": self.rate, "using": rate})
+            return rate
+        raise AudioError(f"the microphone accepts none of {self.rate}, {default}, "
+                         f"{', '.join(map(str, FALLBACK_RATES))} Hz (need {RATE} Hz or more)")
+
+
+def rescan() -> None:
+    """Forget PortAudio's device list and read it again.
+
+    PortAudio lists devices once, when it starts: a USB microphone unplugged and plugged back
+    in is invisible until it restarts. Only call this with no stream open.
+    """
+    try:
+        import sounddevice as sd
+    except OSError:
+        return
+    # No public call exists; this is the maintainers' answer (python-sounddevice#125).
+    try:
+        sd._terminate()
+    except sd.PortAudioError:
+        pass  # already shut down under us: initialising again is all that is left
+    sd._initialize()

@@ -25,21 +25,30 @@ def speak(text: str, path: Path, rate: int = RATE, channels: int = 1) -> Path:
     return path
 
 
-def raw_samples(wav: Path) -> bytes:
-    return subprocess.run(["sox", str(wav), "-r", str(RATE), "-c", "1", "-b", "16", "-t", "raw", "-"],
+def raw_samples(wav: Path, rate: int = RATE) -> bytes:
+    return subprocess.run(["sox", str(wav), "-r", str(rate), "-c", "1", "-b", "16", "-t", "raw", "-"],
                           check=True, capture_output=True).stdout
 
 
-def silence(seconds: float) -> bytes:
-    return np.zeros(int(RATE * seconds), dtype=np.int16).tobytes()
+def silence(seconds: float, rate: int = RATE) -> bytes:
+    return np.zeros(int(rate * seconds), dtype=np.int16).tobytes()
 
 
-def alsa_mic(folder: Path, raw: bytes) -> dict[str, str]:
-    """Environment for a process whose default capture device replays ``raw`` (16 kHz mono s16)."""
+def alsa_mic(folder: Path, raw: bytes, only_rate: int | None = None) -> dict[str, str]:
+    """Environment for a process whose default capture device replays ``raw`` (mono s16).
+
+    With ``only_rate`` the device opens at that rate alone, like much USB hardware: ``raw`` must
+    be at that rate. (A plug device whose rate converter does not exist refuses every other rate.)
+    """
     infile = folder / "mic.raw"
     infile.write_bytes(raw)
     conf = folder / "asound.conf"
-    conf.write_text(
-        f'pcm.wavmic {{ type file; slave.pcm "null"; file "/dev/null"; infile "{infile}"; format "raw" }}\n'
-        'pcm.!default { type asym; playback.pcm "null"; capture.pcm "wavmic" }\n')
+    capture = "wavmic"
+    text = f'pcm.wavmic {{ type file; slave.pcm "null"; file "/dev/null"; infile "{infile}"; format "raw" }}\n'
+    if only_rate:
+        capture = f"mic{only_rate}"
+        text += (f'pcm.{capture} {{ type plug; slave {{ pcm "wavmic"; rate {only_rate} }} '
+                 f'rate_converter "none_installed" hint {{ show on description "{only_rate} Hz only" }} }}\n')
+    text += f'pcm.!default {{ type asym; playback.pcm "null"; capture.pcm "{capture}" }}\n'
+    conf.write_text(text)
     return {"ALSA_CONFIG_PATH": f"/usr/share/alsa/alsa.conf:{conf}"}

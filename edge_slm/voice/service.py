@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from .. import hermes
 from ..config import Config
-from .audio import AudioError, Microphone
+from .audio import AudioError, Microphone, rescan
 from .pipeline import VoicePipeline
 
 if TYPE_CHECKING:
@@ -72,7 +72,12 @@ class VoiceService:
                     self._stop.get(timeout=5)
                     return
                 except queue.Empty:
-                    continue
+                    pass
+                # A microphone plugged back in only shows up in a fresh device list.
+                try:
+                    rescan()
+                except Exception as exc:  # noqa: BLE001 - keep retrying; text must keep working
+                    log.error("audio device list unavailable", extra={"reason": str(exc)})
             except Exception:
                 log.exception("voice pipeline failed; restarting it")
                 self._stop_wait(1)
