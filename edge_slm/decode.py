@@ -34,28 +34,33 @@ def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
 
 
 class BioViterbi:
-    """Best tag path under BIO constraints (no I- tag without its B-), in O(tags) per word.
+    """Best tag path under BIO constraints, in O(tags) per word.
 
-    Under BIO, any tag may follow anything except I-x, which only follows B-x or I-x;
-    so each step needs one global max and one pairwise max per I- tag.
+    Two rules: an I- tag only continues its own slot (I-x after B-x or I-x), and a slot never
+    starts right where one of its own type ends (no B-x after B-x or I-x). The second holds in
+    the training data (3 of 13,084 SNIPS sentences, none of the home ones): two values of one
+    slot need a word between them ("kitchen and bedroom"). Without it the slot head splits
+    long names ("a j pero" as artists "a" + "j pero"). Each step then needs the best and
+    second-best slot (or O) to come from, not a pairwise maximum.
     """
 
     def __init__(self, tags: list[str]) -> None:
         index = {tag: i for i, tag in enumerate(tags)}
+        slots = [t[2:] for t in tags if t.startswith("B-")]
         self.size = len(tags)
-        self.inside = np.array([i for i, t in enumerate(tags) if t.startswith("I-")], dtype=np.int64)
-        self.begin = np.array([index["B-" + tags[i][2:]] for i in self.inside], dtype=np.int64)
-        # For each I- tag, the slot it continues; None for every other tag.
-        self._continues: list[str | None] = [t[2:] if t.startswith("I-") else None for t in tags]
+        self.outside = index["O"]
+        self.begin = np.array([index["B-" + slot] for slot in slots], dtype=np.int64)
+        self.inside = np.array([index["I-" + slot] for slot in slots], dtype=np.int64)
         self._slot: list[str | None] = [t[2:] if t != "O" else None for t in tags]
+        self._inside = [t.startswith("I-") for t in tags]
 
     def valid(self, path: list[int]) -> bool:
         previous: str | None = None
         for tag in path:
-            wanted = self._continues[tag]
-            if wanted is not None and wanted != previous:
+            slot = self._slot[tag]
+            if slot is not None and (slot == previous) != self._inside[tag]:
                 return False
-            previous = self._slot[tag]
+            previous = slot
         return True
 
     def __call__(self, log_probs: np.ndarray, allowed: np.ndarray | None = None) -> list[int]:
@@ -65,21 +70,27 @@ class BioViterbi:
             return []
         if allowed is not None:
             log_probs = np.where(allowed, log_probs, -np.inf)
-        # The unconstrained best path is the constrained best whenever it obeys BIO, which a
-        # trained model's output nearly always does: the dynamic programme is then not needed.
+        # The unconstrained best path is the constrained best whenever it obeys the rules, which
+        # a trained model's output nearly always does: the dynamic programme is then not needed.
         greedy: list[int] = log_probs.argmax(axis=1).tolist()
-        if self.valid(greedy):
+        if self.valid(greedy) or not self.begin.size:
             return greedy
+        slots = np.arange(1, self.begin.size + 1)
         score = log_probs[0].astype(np.float64).copy()
         score[self.inside] = -np.inf
         back = np.zeros((steps, self.size), dtype=np.int64)
         for t in range(1, steps):
-            best = int(score.argmax())
-            new = np.full(self.size, score[best])
-            back[t] = best
+            # Per slot, the best way to be in it (B- or I-); candidate 0 is O.
             from_begin = score[self.begin] >= score[self.inside]
-            new[self.inside] = np.where(from_begin, score[self.begin], score[self.inside])
-            back[t, self.inside] = np.where(from_begin, self.begin, self.inside)
+            best = np.concatenate(([score[self.outside]], np.where(from_begin, score[self.begin],
+                                                                   score[self.inside])))
+            where = np.concatenate(([self.outside], np.where(from_begin, self.begin, self.inside)))
+            first, second = np.argsort(-best, kind="stable")[:2]
+            new = np.empty(self.size)
+            new[self.outside], back[t, self.outside] = best[first], where[first]
+            new[self.inside], back[t, self.inside] = best[1:], where[1:]
+            source = np.where(slots == first, second, first)
+            new[self.begin], back[t, self.begin] = best[source], where[source]
             score = new + log_probs[t]
         path = [int(score.argmax())]
         for t in range(steps - 1, 0, -1):

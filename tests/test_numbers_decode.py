@@ -11,22 +11,24 @@ from edge_slm.numbers import words_to_number
 # The textbook O(tags^2) Viterbi over an explicit transition matrix: the reference the
 # runtime's BioViterbi is checked against.
 def bio_transitions(tags: list[str]) -> np.ndarray:
-    """Additive transition scores: 0 where allowed, -inf where BIO forbids it."""
+    """Additive transition scores: 0 where allowed, -inf where forbidden (I-x only after B-x
+    or I-x; B-x never right after B-x or I-x)."""
     size = len(tags)
     allowed = np.zeros((size + 1, size), dtype=np.float32)  # last row: sentence start
     for j, tag in enumerate(tags):
-        if not tag.startswith("I-"):
+        if tag == "O":
             continue
         slot = tag[2:]
         for i in range(size + 1):
             prev = tags[i] if i < size else "O"
-            if prev not in (f"B-{slot}", f"I-{slot}"):
+            same = prev in (f"B-{slot}", f"I-{slot}")
+            if same != tag.startswith("I-"):
                 allowed[i, j] = -np.inf
     return allowed
 
 
 def viterbi(log_probs: np.ndarray, transitions: np.ndarray) -> list[int]:
-    """Best tag path under BIO constraints (no I- tag without its B-)."""
+    """Best tag path under the given transition scores."""
     steps, size = log_probs.shape
     if steps == 0:
         return []
@@ -113,7 +115,9 @@ def test_bio_validity() -> None:
     check = BioViterbi(tags).valid
     ids = {t: i for i, t in enumerate(tags)}
     assert check([ids[t] for t in ["O", "B-area", "I-area", "I-area", "B-name", "I-name"]])
-    assert check([ids[t] for t in ["B-area", "B-area", "I-area"]])
+    assert check([ids[t] for t in ["B-area", "O", "B-area", "I-area"]])
+    assert not check([ids[t] for t in ["B-area", "B-area", "I-area"]])  # back to back, one type
+    assert not check([ids[t] for t in ["B-area", "I-area", "B-area"]])
     assert not check([ids["I-area"]])
     assert not check([ids[t] for t in ["B-area", "I-name"]])
     assert not check([ids[t] for t in ["B-area", "O", "I-area"]])
@@ -151,3 +155,18 @@ def test_intent_mask_keeps_the_path_to_the_intents_slot_types() -> None:
             assert path == viterbi(np.where(allowed, log_probs, -np.inf), generic)
             assert fast(log_probs, masks["Other"]) == [0] * steps
             assert fast(log_probs, None) == fast(log_probs)
+
+
+def test_a_slot_is_not_split_into_back_to_back_spans_of_its_own_type() -> None:
+    from edge_slm.decode import bio_tags
+
+    tags = bio_tags(["artist", "service"])
+    ids = {t: i for i, t in enumerate(tags)}
+    # "play a j pero": argmax says B-artist B-artist I-artist; the rule makes it one artist.
+    probs = np.full((4, len(tags)), 0.01)
+    for row, (tag, p) in enumerate([("O", 0.9), ("B-artist", 0.6), ("B-artist", 0.5), ("I-artist", 0.8)]):
+        probs[row, ids[tag]] = p
+    probs[2, ids["I-artist"]] = 0.4
+    path = BioViterbi(tags)(np.log(probs))
+    assert [tags[i] for i in path] == ["O", "B-artist", "I-artist", "I-artist"]
+    assert [(s.name, s.first_word, s.last_word) for s in tags_to_spans(tags, path, probs)] == [("artist", 1, 3)]
