@@ -61,10 +61,10 @@ def test_thirty_spoken_commands_through_a_real_portaudio_input(spoken: list[byte
     for (_, intent), message in zip(COMMANDS, messages):
         assert message["source"] == "voice"
         hits += message["best"]["name"] == intent
-    # The target is 27 of 30 (90%). It is NOT met reliably: the same audio gives 24-27
-    # right depending on where the capture's 32 ms VAD frames fall (measured by shifting the
-    # stream 0-400 samples). This floor guards against regressions below what it does today.
-    assert hits >= 20, [(c[0], m["text"], m["best"]["name"]) for c, m in zip(COMMANDS, messages)]
+    # 90%: 27 of 30. Offline, the same audio shifted by 0-400 samples (where the capture's VAD
+    # frames fall) gives 28 at every offset; misses are acoustic ("play some music" heard as
+    # "please are music").
+    assert hits >= 27, [(c[0], m["text"], m["best"]["name"]) for c, m in zip(COMMANDS, messages)]
 
 
 def test_wav_mode(tmp_path: Path) -> None:
