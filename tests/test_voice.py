@@ -269,3 +269,13 @@ def test_a_microphone_that_goes_away_is_a_clear_error_and_comes_back_after_a_res
     assert result.returncode == 0, result.stderr[-2000:]
     assert "error: the microphone went away" in result.stdout, result.stdout + result.stderr[-2000:]
     assert "reopened 512" in result.stdout
+
+
+def test_a_microphone_that_only_offers_8_khz_is_a_clear_error(tmp_path: Path) -> None:
+    env = dict(os.environ, **alsa_mic(tmp_path, silence(2.0, 8000), only_rate=8000))
+    script = ("from edge_slm.voice.audio import AudioError, Microphone\n"
+              "try:\n    next(Microphone().chunks())\nexcept AudioError as exc:\n    print('error:', exc)\n")
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=60)
+    assert "error: the microphone accepts none of 16000, 48000, 44100, 32000, 22050 Hz" in result.stdout, \
+        result.stdout + result.stderr[-1000:]

@@ -126,9 +126,8 @@ class Microphone:
 
     def _usable_rate(self, sd: Any, device: str | int | None, default: int) -> int:
         """The configured rate, else the first the device accepts (resampled to 16 kHz)."""
-        for rate in dict.fromkeys([self.rate, default, *FALLBACK_RATES]):
-            if rate < RATE:
-                continue
+        tried = [rate for rate in dict.fromkeys([self.rate, default, *FALLBACK_RATES]) if rate >= RATE]
+        for rate in tried:
             try:
                 sd.check_input_settings(device=device, samplerate=rate, channels=1, dtype="int16")
             except (ValueError, sd.PortAudioError):
@@ -136,8 +135,8 @@ class Microphone:
             if rate != self.rate:
                 log.info("microphone refuses the rate; resampling", extra={"asked": self.rate, "using": rate})
             return rate
-        raise AudioError(f"the microphone accepts none of {self.rate}, {default}, "
-                         f"{', '.join(map(str, FALLBACK_RATES))} Hz (need {RATE} Hz or more)")
+        raise AudioError(f"the microphone accepts none of {', '.join(map(str, tried))} Hz "
+                         f"(need {RATE} Hz or more)")
 
 
 def rescan() -> None:
