@@ -162,15 +162,13 @@ def build(recipe: Recipe, out: Path, threads: int = 2, cache: Path | None = None
         checkpoints = CheckpointCache(cache)
         teacher_key = training_key(recipe.base_name, recipe.teacher, data.hashes, old_ids, recipe.max_length,
                                    recipe.seed, data.intents, data.tags, threads)
-        teacher_seconds = checkpoints.load("teacher", teacher_key, teacher)
-        if teacher_seconds is None:
-            t0 = time.monotonic()
-            train_teacher(teacher, train_features, TrainSettings(**recipe.teacher), recipe.seed)
-            teacher_seconds = time.monotonic() - t0
-            checkpoints.save("teacher", teacher_key, teacher, teacher_seconds)
+        teacher, teacher_seconds = checkpoints.trained(
+            "teacher", teacher_key, teacher,
+            lambda: train_teacher(teacher, train_features, TrainSettings(**recipe.teacher), recipe.seed))
         oos = recipe.out_of_scope or None
+        intent_slots = data.intent_slots
         teacher_scores = score_torch(teacher, eval_examples, eval_features, data.intents, data.tags, oos,
-                                     data.intent_slots)
+                                     intent_slots)
         print(f"teacher fp32: {teacher_scores.summary()}", flush=True)
 
         student_cfg = dict(recipe.student)
@@ -180,15 +178,11 @@ def build(recipe: Recipe, out: Path, threads: int = 2, cache: Path | None = None
         hidden = float(student_cfg.pop("hidden", 0.0))
         student_settings = DistillSettings(layers, temperature, alpha, hidden, TrainSettings(**student_cfg))
         student_key = training_key(teacher_key, student_settings)
-        student = teacher.student(list(layers))
-        student_seconds = checkpoints.load("student", student_key, student)
-        if student_seconds is None:
-            t0 = time.monotonic()
-            student = distill(teacher, train_features, student_settings, recipe.seed)
-            student_seconds = time.monotonic() - t0
-            checkpoints.save("student", student_key, student, student_seconds)
+        student, student_seconds = checkpoints.trained(
+            "student", student_key, teacher.student(list(layers)),
+            lambda: distill(teacher, train_features, student_settings, recipe.seed))
         student_scores = score_torch(student, eval_examples, eval_features, data.intents, data.tags, oos,
-                                     data.intent_slots)
+                                     intent_slots)
         print(f"student fp32 (torch): {student_scores.summary()}", flush=True)
 
         fp32_path = export_onnx(student, staging / "model_fp32.onnx")
@@ -205,7 +199,7 @@ def build(recipe: Recipe, out: Path, threads: int = 2, cache: Path | None = None
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "language": recipe.language, "description": recipe.description,
             "intents": data.intents, "slots": data.slots, "out_of_scope": oos,
-            "intent_slots": data.intent_slots,
+            "intent_slots": intent_slots,
             "max_length": recipe.max_length, "inputs": INPUTS,
             "quantization": quant_info,
             "runtime": {"min_version": "0.1.0", "built_with": __version__},

@@ -11,8 +11,9 @@ import hashlib
 import json
 import logging
 import os
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -63,3 +64,16 @@ class CheckpointCache:
         partial = path.with_suffix(".partial")
         torch.save({"weights": model.state_dict(), "seconds": seconds}, partial)
         os.replace(partial, path)
+
+    def trained(self, kind: str, key: str, model: JointModel,
+                train: Callable[[], JointModel]) -> tuple[JointModel, float]:
+        """The stored weights in ``model`` when they exist, else ``train()`` kept for next time;
+        with the training seconds either way."""
+        seconds = self.load(kind, key, model)
+        if seconds is not None:
+            return model, seconds
+        started = time.monotonic()
+        model = train()
+        seconds = time.monotonic() - started
+        self.save(kind, key, model, seconds)
+        return model, seconds
