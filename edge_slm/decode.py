@@ -51,6 +51,8 @@ class BioViterbi:
         self.outside = index["O"]
         self.begin = np.array([index["B-" + slot] for slot in slots], dtype=np.int64)
         self.inside = np.array([index["I-" + slot] for slot in slots], dtype=np.int64)
+        # Each slot's position among the per-step candidates (0 is O).
+        self._candidate = np.arange(1, len(slots) + 1)
         self._slot: list[str | None] = [t[2:] if t != "O" else None for t in tags]
         self._inside = [t.startswith("I-") for t in tags]
 
@@ -75,7 +77,6 @@ class BioViterbi:
         greedy: list[int] = log_probs.argmax(axis=1).tolist()
         if self.valid(greedy) or not self.begin.size:
             return greedy
-        slots = np.arange(1, self.begin.size + 1)
         score = log_probs[0].astype(np.float64).copy()
         score[self.inside] = -np.inf
         back = np.zeros((steps, self.size), dtype=np.int64)
@@ -89,7 +90,7 @@ class BioViterbi:
             new = np.empty(self.size)
             new[self.outside], back[t, self.outside] = best[first], where[first]
             new[self.inside], back[t, self.inside] = best[1:], where[1:]
-            source = np.where(slots == first, second, first)
+            source = np.where(self._candidate == first, second, first)
             new[self.begin], back[t, self.begin] = best[source], where[source]
             score = new + log_probs[t]
         path = [int(score.argmax())]
