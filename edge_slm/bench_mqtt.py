@@ -10,6 +10,7 @@ import dataclasses
 import json
 import threading
 import time
+from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -27,6 +28,9 @@ class _Probe:
     def __init__(self, config: Config, topics: list[str]) -> None:
         self.client = make_client(config, "edge-slm-bench-probe", persistent=False)
         self.arrived: dict[str, float] = {}
+        # Arrivals per key prefix ("tlate_ack" for "tlate_ack17"): counting the dict on every
+        # message would cost the probe O(n) per arrival, and it shares the daemon's GIL.
+        self.counts: Counter[str] = Counter()
         self.cond = threading.Condition()
         subscribed = threading.Event()
         self.client.on_subscribe = lambda *a: subscribed.set()
@@ -43,6 +47,8 @@ class _Probe:
         except (ValueError, KeyError, TypeError):
             return
         with self.cond:
+            if key not in self.arrived:
+                self.counts[str(key).rstrip("0123456789")] += 1
             self.arrived[key] = now
             self.cond.notify_all()
 
@@ -64,44 +70,67 @@ def _stats(samples: list[float]) -> dict[str, float]:
 
 
 def run_mqtt_bench(bundle: str | None, count: int = 2000) -> dict[str, Any]:
+    """Two daemons on one broker, one acknowledging commands after the answer and one on arrival,
+    timed in alternation so that both see the same machine."""
     broker = LocalBroker().start()
-    config = Config()
-    config = dataclasses.replace(
-        config, mqtt=dataclasses.replace(config.mqtt, port=broker.port, client_id="edge-slm-bench"),
-        limits=dataclasses.replace(config.limits, rate_per_second=0.0, queue_size=max(4096, count)),
-        homeassistant=dataclasses.replace(config.homeassistant, discovery=False))
+    base = Config()
+    base = dataclasses.replace(
+        base, mqtt=dataclasses.replace(base.mqtt, port=broker.port),
+        limits=dataclasses.replace(base.limits, rate_per_second=0.0, queue_size=max(4096, count)),
+        homeassistant=dataclasses.replace(base.homeassistant, discovery=False),
+        hermes=dataclasses.replace(base.hermes, enabled=False))
     engine = Engine.load(bundle, threads=2, cache_size=0)
-    daemon = Daemon(config, engine=engine)
-    daemon.start()
-    daemon.wait_connected(10)
-    prefix = f"{config.mqtt.topic_prefix}/{config.site.id}"
-    probe = _Probe(config, [f"{prefix}/intent", f"{prefix}/not_recognized", "edge-slm-bench/echo"])
+    daemons, prefixes = {}, {}
+    for mode, late in (("late_ack", True), ("early_ack", False)):
+        config = dataclasses.replace(base, site=dataclasses.replace(base.site, id=f"bench-{mode.replace('_', '-')}"),
+                                     mqtt=dataclasses.replace(base.mqtt, client_id=f"edge-slm-bench-{mode}"))
+        daemons[mode] = Daemon(config, engine=engine, ack_after_answer=late)
+        daemons[mode].start()
+        daemons[mode].wait_connected(10)
+        prefixes[mode] = f"{config.mqtt.topic_prefix}/{config.site.id}"
+    probe = _Probe(base, [f"{p}/{leaf}" for p in prefixes.values() for leaf in ("intent", "not_recognized")]
+                   + ["edge-slm-bench/echo"])
+    sequential: dict[str, list[float]] = {mode: [] for mode in daemons}
+    throughput: dict[str, float] = {}
+    answered: dict[str, int] = {}
     try:
         echo = [probe.round_trip("edge-slm-bench/echo", f"e{i}", json.dumps({"id": f"e{i}"}).encode())
                 for i in range(300)]
         for i in range(50):  # warm-up
-            probe.round_trip(f"{prefix}/command", f"w{i}", json.dumps({"id": f"w{i}", "text": COMMANDS[i % 20]}).encode())
-        sequential = [probe.round_trip(f"{prefix}/command", f"s{i}",
-                                       json.dumps({"id": f"s{i}", "text": COMMANDS[i % len(COMMANDS)]}).encode())
-                      for i in range(min(count, 1000))]
-        start = time.perf_counter()
-        for i in range(count):
-            probe.client.publish(f"{prefix}/command", json.dumps({"id": f"t{i}", "text": COMMANDS[i % len(COMMANDS)]}), qos=1)
-        with probe.cond:
-            probe.cond.wait_for(lambda: all(f"t{i}" in probe.arrived for i in (0, count - 1)) and
-                                sum(1 for k in probe.arrived if k.startswith("t")) >= count, timeout=120)
-        elapsed = time.perf_counter() - start
-        answered = sum(1 for k in probe.arrived if k.startswith("t"))
+            for mode, prefix in prefixes.items():
+                probe.round_trip(f"{prefix}/command", f"w{mode}{i}",
+                                 json.dumps({"id": f"w{mode}{i}", "text": COMMANDS[i % 20]}).encode())
+        for i in range(min(count, 1000)):
+            for mode, prefix in (prefixes.items() if i % 2 else reversed(prefixes.items())):
+                key = f"s{mode}{i}"
+                sequential[mode].append(probe.round_trip(
+                    f"{prefix}/command", key, json.dumps({"id": key, "text": COMMANDS[i % len(COMMANDS)]}).encode()))
+        for mode, prefix in prefixes.items():
+            start = time.perf_counter()
+            for i in range(count):
+                probe.client.publish(f"{prefix}/command",
+                                     json.dumps({"id": f"t{mode}{i}", "text": COMMANDS[i % len(COMMANDS)]}), qos=1)
+            with probe.cond:
+                probe.cond.wait_for(lambda: probe.counts[f"t{mode}"] >= count, timeout=120)
+            elapsed = time.perf_counter() - start
+            answered[mode] = probe.counts[f"t{mode}"]
+            throughput[mode] = round(answered[mode] / elapsed, 1)
     finally:
         probe.close()
-        daemon.stop(drain_timeout=5)
+        for daemon in daemons.values():
+            daemon.stop(drain_timeout=5)
         broker.stop()
+    late, early = _stats(sequential["late_ack"]), _stats(sequential["early_ack"])
     return {
         "broker_round_trip": _stats(echo),
-        "command_to_intent": _stats(sequential),
-        "throughput_per_s": round(answered / elapsed, 1),
-        "answered": answered, "sent": count,
-        "settings": {"qos": 1, "protocol": config.mqtt.protocol, "tcp_nodelay": True, "cache": "off"},
+        "command_to_intent": late,
+        "command_to_intent_early_ack": early,
+        "late_ack_cost_p50_ms": round(late["p50_ms"] - early["p50_ms"], 3),
+        "throughput_per_s": throughput["late_ack"],
+        "throughput_early_ack_per_s": throughput["early_ack"],
+        "answered": answered["late_ack"], "sent": count,
+        "settings": {"qos": 1, "protocol": base.mqtt.protocol, "tcp_nodelay": True, "cache": "off",
+                     "ack": "after the answer's PUBACK (early_ack: on arrival, for comparison)"},
     }
 
 
@@ -109,8 +138,12 @@ def mqtt_markdown(result: dict[str, Any]) -> str:
     return (
         "| path (loopback Mosquitto, QoS 1, MQTT 5, TCP_NODELAY) | p50 (ms) | p99 (ms) |\n|---|---|---|\n"
         f"| broker round trip alone | {result['broker_round_trip']['p50_ms']} | {result['broker_round_trip']['p99_ms']} |\n"
-        f"| command -> intent message (daemon, cache off) | {result['command_to_intent']['p50_ms']} | "
-        f"{result['command_to_intent']['p99_ms']} |\n\n"
-        f"- throughput: {result['throughput_per_s']} commands/s ({result['answered']} of {result['sent']} answered, "
-        f"pipelined, one publisher)\n"
+        f"| command -> intent message (daemon, cache off, ack after the answer) | "
+        f"{result['command_to_intent']['p50_ms']} | {result['command_to_intent']['p99_ms']} |\n"
+        f"| same, ack on arrival (before this release; interleaved in the same run) | "
+        f"{result['command_to_intent_early_ack']['p50_ms']} | {result['command_to_intent_early_ack']['p99_ms']} |\n\n"
+        f"- cost of the late acknowledgement at p50: {result['late_ack_cost_p50_ms']} ms\n"
+        f"- throughput: {result['throughput_per_s']} commands/s with the late ack, "
+        f"{result['throughput_early_ack_per_s']} with the ack on arrival ({result['answered']} of {result['sent']} "
+        f"answered, pipelined, one publisher)\n"
     )

@@ -8,6 +8,10 @@ trusted before every listed file matches its recorded digest.
 from __future__ import annotations
 
 import json
+import shutil
+import tarfile
+import tempfile
+import weakref
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -15,9 +19,13 @@ from typing import Any
 
 from . import BUNDLE_FORMAT, __version__
 from .decode import bio_tags
+from .signing import SIGNATURE, SignatureError, public_key_bytes, verify
 
 MANIFEST = "manifest.json"
 REQUIRED_FILES = ("model.onnx", "tokenizer.json", "responses.json")
+# An archive is checked against these before a byte is extracted (a 5 MB .tar.gz can hold 500 MB of zeros).
+MAX_ARCHIVE_BYTES = 256 << 20
+MAX_ARCHIVE_MEMBERS = 256
 
 
 class BundleError(Exception):
@@ -128,6 +136,9 @@ class Bundle:
 
     path: Path
     manifest: Manifest
+    signed_by: str | None = None  # key id of a verified signature
+    # Keeps an unpacked archive's temporary directory alive exactly as long as the bundle.
+    cleanup: Any = field(default=None, repr=False, compare=False)
 
     def file(self, name: str) -> Path:
         return self.path / name
@@ -139,20 +150,51 @@ class Bundle:
             raise BundleError(f"{self.file(name)}: cannot read JSON ({exc})") from exc
 
 
-def _extract_tar(path: Path) -> Path:
-    import tarfile
-    import tempfile
+def _check_members(path: Path, archive: tarfile.TarFile) -> None:
+    total = count = 0
+    for member in archive:
+        count += 1
+        total += max(member.size, 0)
+        name = Path(member.name)
+        if count > MAX_ARCHIVE_MEMBERS:
+            raise BundleError(f"{path}: more than {MAX_ARCHIVE_MEMBERS} entries; not a bundle")
+        if total > MAX_ARCHIVE_BYTES:
+            raise BundleError(f"{path}: unpacks to more than {MAX_ARCHIVE_BYTES >> 20} MiB; refused before extraction")
+        if name.is_absolute() or ".." in name.parts:
+            raise BundleError(f"{path}: entry {member.name!r} points outside the bundle")
+        if not (member.isfile() or member.isdir()):
+            raise BundleError(f"{path}: entry {member.name!r} is a link or device; bundles hold plain files only")
 
-    target = Path(tempfile.mkdtemp(prefix="edge-slm-bundle-"))
+
+class _Unpacked:
+    """A temporary directory removed when the last bundle using it goes, or at interpreter exit."""
+
+    def __init__(self) -> None:
+        self.path = Path(tempfile.mkdtemp(prefix="edge-slm-bundle-"))
+        self._finalizer = weakref.finalize(self, shutil.rmtree, str(self.path), True)
+
+    def __call__(self) -> None:
+        self._finalizer()
+
+
+def _extract_tar(path: Path) -> tuple[Path, _Unpacked]:
+    """Check, then unpack into a temporary directory that is removed with the bundle (or at exit)."""
+    cleanup = _Unpacked()
+    target = cleanup.path
     try:
         with tarfile.open(path) as archive:
+            _check_members(path, archive)
             archive.extractall(target, filter="data")
-    except (tarfile.TarError, OSError) as exc:
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        cleanup()
         raise BundleError(f"{path}: not a readable bundle archive ({exc})") from exc
+    except BaseException:
+        cleanup()
+        raise
     entries = [p for p in target.iterdir()]
     if len(entries) == 1 and entries[0].is_dir():
-        return entries[0]
-    return target
+        return entries[0], cleanup
+    return target, cleanup
 
 
 def resolve(location: str | Path | None) -> Path:
@@ -161,19 +203,57 @@ def resolve(location: str | Path | None) -> Path:
     return Path(location).expanduser()
 
 
-def load_bundle(location: str | Path | None = None) -> Bundle:
-    """Find, unpack if needed, and verify a bundle.  Raises BundleError."""
+def load_bundle(location: str | Path | None = None, trusted_keys: list[str] | None = None) -> Bundle:
+    """Find, unpack if needed, and verify a bundle.  Raises BundleError.
+
+    With ``trusted_keys``, ``manifest.json`` must carry a signature by one of them.
+    """
     path = resolve(location)
     if not path.exists():
         raise BundleError(f"{path}: bundle not found")
+    cleanup = None
     if path.is_file():
-        path = _extract_tar(path)
-    manifest_path = path / MANIFEST
+        path, cleanup = _extract_tar(path)
     try:
-        raw = json.loads(manifest_path.read_text(encoding="utf-8"))
+        bundle = _verify(path.resolve(), trusted_keys or [])
+    except BaseException:
+        if cleanup is not None:
+            cleanup()
+        raise
+    return Bundle(bundle.path, bundle.manifest, bundle.signed_by, cleanup)
+
+
+def _inside(root: Path, file_path: Path) -> bool:
+    try:
+        file_path.resolve().relative_to(root)
+        return True
+    except (ValueError, OSError, RuntimeError):
+        return False
+
+
+def _verify(path: Path, trusted_keys: list[str]) -> Bundle:
+    manifest_path = path / MANIFEST
+    if manifest_path.is_symlink() and not _inside(path, manifest_path):
+        raise BundleError(f"{manifest_path}: is a link that leaves the bundle")
+    try:
+        manifest_bytes = manifest_path.read_bytes()
     except FileNotFoundError as exc:
         raise BundleError(f"{manifest_path}: missing") from exc
-    except (OSError, ValueError) as exc:
+    except OSError as exc:
+        raise BundleError(f"{manifest_path}: cannot be read ({exc})") from exc
+    signed_by = None
+    if trusted_keys:
+        # Checked before the manifest is believed: it is what names every other file's digest.
+        signature_path = path / SIGNATURE
+        try:
+            keys = [public_key_bytes(k) for k in trusted_keys]
+            text = signature_path.read_text(encoding="utf-8") if signature_path.is_file() else None
+            signed_by = verify(manifest_bytes, text, keys)
+        except (SignatureError, OSError, ValueError) as exc:
+            raise BundleError(f"{path}: {exc}") from exc
+    try:
+        raw = json.loads(manifest_bytes.decode("utf-8"))
+    except (ValueError, RecursionError) as exc:
         raise BundleError(f"{manifest_path}: not valid JSON ({exc})") from exc
     if not isinstance(raw, dict):
         raise BundleError(f"{manifest_path}: must hold a JSON object")
@@ -197,7 +277,9 @@ def load_bundle(location: str | Path | None = None) -> Bundle:
     listed = {str(Path(name)) for name in manifest.files}
     for file_path in sorted(path.rglob("*")):
         relative = str(file_path.relative_to(path))
-        if file_path.is_file() and relative != MANIFEST and relative not in listed:
+        if file_path.is_symlink() and not _inside(path, file_path):
+            raise BundleError(f"{file_path}: is a link that leaves the bundle")
+        if file_path.is_file() and relative not in (MANIFEST, SIGNATURE) and relative not in listed:
             raise BundleError(f"{file_path}: not listed in {MANIFEST} (unverified file)")
     for name, expected in manifest.files.items():
         file_path = path / name
@@ -205,7 +287,9 @@ def load_bundle(location: str | Path | None = None) -> Bundle:
             raise BundleError(f"{name}: file path escapes the bundle")
         if not file_path.is_file():
             raise BundleError(f"{file_path}: missing")
+        if not _inside(path, file_path):
+            raise BundleError(f"{file_path}: is a link that leaves the bundle")
         actual = sha256_file(file_path)
         if actual != expected:
             raise BundleError(f"{file_path}: sha256 mismatch (bundle is corrupt or tampered)")
-    return Bundle(path=path, manifest=manifest)
+    return Bundle(path=path, manifest=manifest, signed_by=signed_by)

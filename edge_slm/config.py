@@ -6,10 +6,15 @@ to start says why in the journal.
 
 from __future__ import annotations
 
+import logging
+import os
+import stat
 import tomllib
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any, get_args, get_origin, get_type_hints
+
+log = logging.getLogger("edge_slm.config")
 
 
 class ConfigError(ValueError):
@@ -29,6 +34,8 @@ class ModelConfig:
     optimization: str = "all"
     cache_size: int = 256
     variant: str = "int8"  # which quantized model of the bundle; bundles ship int8
+    # ed25519 public keys (base64 of the 32 raw bytes, or a file holding one); set = unsigned bundles refused.
+    trusted_keys: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -46,7 +53,8 @@ class MqttConfig:
     shared_group: str = ""
     keepalive: int = 30
     session_expiry: int = 3600
-    embedded: bool = False  # demo only: start a local broker when none answers
+    # MQTT 5 response topics a client may ask for (prefixes); empty = only under <prefix>/<site>/.
+    response_topics: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -67,6 +75,7 @@ class LimitsConfig:
     rate_per_second: float = 20.0
     burst: int = 40
     queue_size: int = 256
+    duplicate_window_s: float = 300.0  # a command id answered this recently is answered `duplicate`
 
 
 @dataclass(frozen=True)
@@ -93,6 +102,10 @@ class ServiceConfig:
     memory_max: str = ""
     cpu_quota: str = ""
     log_level: str = "info"
+    state_dir: str = ""  # answered-ids journal; empty = $STATE_DIRECTORY (systemd), else memory only
+
+    def state_path(self) -> str:
+        return self.state_dir or os.environ.get("STATE_DIRECTORY", "").split(":")[0]
 
 
 @dataclass(frozen=True)
@@ -112,8 +125,15 @@ class Config:
         """The MQTT password, read when needed so it is never held in logs or reprs."""
         if not self.mqtt.password_file:
             return ""
+        path = Path(self.mqtt.password_file)
         try:
-            return Path(self.mqtt.password_file).read_text(encoding="utf-8").strip()
+            mode = path.stat().st_mode
+            if mode & stat.S_IROTH:
+                raise ConfigError(f"{self.source}: mqtt.password_file {path} is readable by every user; "
+                                  f"chmod 600 it (or 640 with the service's group)")
+            if mode & stat.S_IRGRP:
+                log.warning("the MQTT password file is readable by its group", extra={"path": str(path)})
+            return path.read_text(encoding="utf-8").strip()
         except OSError as exc:
             raise ConfigError(f"{self.source}: mqtt.password_file cannot be read ({exc.strerror})") from exc
 
@@ -126,6 +146,12 @@ def _build(cls: type, table: dict[str, Any], prefix: str, file: str) -> Any:
         if key not in names:
             raise ConfigError(f"{file}: unknown key '{prefix}{key}'")
         expected = hints[key]
+        if get_origin(expected) is list:
+            item = get_args(expected)[0]
+            if not isinstance(value, list) or not all(isinstance(v, item) for v in value):
+                raise ConfigError(f"{file}: '{prefix}{key}' must be a list of {item.__name__}")
+            values[key] = list(value)
+            continue
         if is_dataclass(expected):
             if not isinstance(value, dict):
                 raise ConfigError(f"{file}: '{prefix}{key}' must be a table")
@@ -168,6 +194,10 @@ def _validate(config: Config) -> None:
             raise ConfigError(f"{file}: 'mqtt.{key}' {value} does not exist")
     if config.limits.queue_size < 1 or config.limits.max_payload_bytes < 16:
         raise ConfigError(f"{file}: 'limits' values are too small")
+    for topic in config.mqtt.response_topics:
+        if not topic or any(ch in topic for ch in "+#") or topic.startswith("$"):
+            raise ConfigError(f"{file}: 'mqtt.response_topics' entry {topic!r} must be a plain topic prefix "
+                              f"(no '+', '#' or leading '$')")
 
 
 def load_config(path: str | Path | None) -> Config:

@@ -2,14 +2,18 @@
 
 The network thread only decodes and queues; inference runs on the worker so a
 slow parse never stalls keep-alives.  The queue is bounded: when full, the
-command is answered ``overloaded`` rather than kept.
+command is answered ``overloaded`` rather than kept.  A QoS 1 command is
+acknowledged only after its answer reached the broker, and a command id already
+answered is answered ``duplicate``: at least once, never twice.
 """
 
 from __future__ import annotations
 
-import json
+import hashlib
 import logging
+import math
 import queue
+import re
 import signal
 import socket
 import threading
@@ -22,12 +26,18 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from . import hermes, homeassistant, sdnotify
+from .acks import Acks, Delivery
 from .config import Config
-from .mqtt import QOS, CommandError, Topics, connect, decode_command, encode, make_client, reason_text
+from .mqtt import QOS, CommandError, Topics, connect, decode_command, make_client, reason_text, response_topic_refusal
 from .nlu import Engine, InputError, Parse
 from .ratelimit import RateLimiter
+from .recent import RecentIds
+from .wire import UntrustedJsonError, encode, loads_untrusted, safe_str
 
 log = logging.getLogger("edge_slm.daemon")
+DISCOVERY_MIN_INTERVAL_S = 10.0
+_INTENT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
+TAKEOVER = "Session taken over"
 
 
 @dataclass
@@ -40,6 +50,9 @@ class Request:
     correlation: bytes | None = None
     ctx: hermes.Context | None = None
     intent_filter: list[str] | None = None
+    delivery: Delivery | None = None  # the QoS 1 message to acknowledge once answered
+    key: str | None = None  # the duplicate-detection key; None = not checked
+    redelivered: bool = False
 
 
 @dataclass
@@ -50,49 +63,73 @@ class _Pending:
 
 
 class Daemon:
-    def __init__(self, config: Config, engine: Engine | None = None) -> None:
+    def __init__(self, config: Config, engine: Engine | None = None, ack_after_answer: bool = True) -> None:
+        """``ack_after_answer=False`` acknowledges on arrival (the old way; kept for the benchmark's comparison)."""
         self.config = config
         self.engine = engine or Engine.load(
             config.model.bundle, threads=config.model.threads, optimization=config.model.optimization,
-            threshold=config.model.confidence_threshold, cache_size=config.model.cache_size)
+            threshold=config.model.confidence_threshold, cache_size=config.model.cache_size,
+            trusted_keys=config.model.trusted_keys)
         self.topics = Topics(config.mqtt.topic_prefix, config.site.id)
         self.queue: queue.Queue[Request | None] = queue.Queue(maxsize=config.limits.queue_size)
         self.limiter = RateLimiter(config.limits.rate_per_second, config.limits.burst)
+        self.recent = RecentIds(config.limits.duplicate_window_s, state_dir=config.service.state_path() or None)
         self.connected = threading.Event()
         self.stopping = threading.Event()
         self.heartbeat = time.monotonic()
         self.handled = 0
-        self.listeners: list[Callable[[str, dict[str, Any]], None]] = []
+        self.exit_code = 0
         # Extra topics other parts (voice) answer: topic -> handler(payload).
         self.handlers: dict[str, Callable[[bytes], None]] = {}
         self._pending: dict[str, _Pending] = {}
         self._pending_lock = threading.Lock()
+        self._discovery_last = -math.inf
+        self._discovery_due: float | None = None
+        self._connected_at = 0.0
+        self._quick_drops: list[float] = []
         self._worker = threading.Thread(target=self._work, name="edge-slm-worker", daemon=True)
         self._timer = threading.Thread(target=self._tick, name="edge-slm-timer", daemon=True)
-        client_id = config.mqtt.client_id or f"edge-slm-{config.site.id}-{socket.gethostname()}"[:64]
-        self.client = make_client(config, client_id, self.topics.status,
+        self.client_id = config.mqtt.client_id or f"edge-slm-{config.site.id}-{socket.gethostname()}"[:64]
+        self.client = make_client(config, self.client_id, self.topics.status,
                                   encode({"state": "offline", "site": config.site.id}))
+        self.client.manual_ack_set(ack_after_answer)
+        self.acks = Acks(self.client)
         self.client.on_connect = self._on_connect
+        self.client.on_connect_fail = self._on_connect_fail
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
+        self.client.on_publish = lambda client, userdata, mid, *rest: self.acks.on_publish(mid)
+        self._own_topics = {self.topics.command, self.topics.intent, self.topics.response, self.topics.status,
+                            self.topics.not_recognized, self.topics.error, self.topics.escalate,
+                            self.topics.escalate_reply}
 
     # ------------------------------------------------------------- lifecycle
     def start(self) -> None:
-        log.info("starting", extra={"site": self.config.site.id, "broker": f"{self.config.mqtt.host}:{self.config.mqtt.port}",
+        log.info("starting", extra={"site": self.config.site.id, "broker": self._broker(),
                                     "protocol": self.config.mqtt.protocol, "model": self.engine.manifest.name,
                                     "model_version": self.engine.manifest.version})
         self._worker.start()
         self._timer.start()
+        log.info("connecting to the broker", extra={"broker": self._broker(), "client_id": self.client_id,
+                                                    "tls": bool(self.config.mqtt.tls_ca)})
         connect(self.client, self.config)
         self.client.loop_start()
+
+    def _broker(self) -> str:
+        return f"{self.config.mqtt.host}:{self.config.mqtt.port}"
 
     def wait_connected(self, timeout: float) -> bool:
         return self.connected.wait(timeout)
 
-    def run_forever(self) -> None:
-        """Main thread: signals, escalation time-outs and the systemd watchdog."""
-        signal.signal(signal.SIGTERM, lambda *_: self.stopping.set())
-        signal.signal(signal.SIGINT, lambda *_: self.stopping.set())
+    def run_forever(self) -> int:
+        """Main thread: signals, the systemd watchdog, and the health of the other threads.
+
+        Returns the process exit status: 0 after a stop that was asked for, 1 when a
+        component died (systemd then restarts the service).
+        """
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, lambda *_: self.stopping.set())
+            signal.signal(signal.SIGINT, lambda *_: self.stopping.set())
         interval = sdnotify.watchdog_interval()
         ready_sent = False
         last_ping = 0.0
@@ -100,6 +137,13 @@ class Daemon:
             if not ready_sent and self.connected.is_set():
                 sdnotify.notify("READY=1\nSTATUS=serving")
                 ready_sent = True
+            dead = [t.name for t in (self._worker, self._timer) if not t.is_alive()]
+            if dead:
+                # Say so instead of sitting "online" with nobody answering: offline, no watchdog, exit 1.
+                log.critical("a component stopped; exiting so that the service is restarted",
+                             extra={"threads": dead})
+                self.exit_code = 1
+                break
             now = time.monotonic()
             # Only a worker that still turns over keeps the watchdog fed.
             if interval and now - last_ping >= interval and now - self.heartbeat < 2 * interval + 1:
@@ -107,16 +151,25 @@ class Daemon:
                 last_ping = now
             self.stopping.wait(0.1)
         self.stop()
+        return self.exit_code
 
     def stop(self, drain_timeout: float = 10.0) -> None:
+        """Finish what was taken, keep the broker session: commands sent meanwhile wait for the restart.
+
+        Nothing is unsubscribed (a persistent session keeps queueing QoS 1 commands for us), what
+        is queued is answered, and the broker's acknowledgements of those answers are awaited.
+        """
         sdnotify.notify("STOPPING=1")
         self.stopping.set()
-        try:
-            self.client.unsubscribe(self._subscriptions())
-        except Exception:  # a broker that is gone cannot be unsubscribed from
-            pass
-        self.queue.put(None)
-        self._worker.join(drain_timeout)
+        if self._worker.is_alive():
+            try:
+                self.queue.put(None, timeout=drain_timeout)
+            except queue.Full:
+                pass
+            self._worker.join(drain_timeout)
+        deadline = time.monotonic() + 3
+        while self.acks.pending() and self.connected.is_set() and time.monotonic() < deadline:
+            time.sleep(0.01)
         info = self.client.publish(self.topics.status, encode({"state": "offline", "site": self.config.site.id}),
                                    qos=QOS, retain=True)
         try:
@@ -125,6 +178,7 @@ class Daemon:
             pass
         self.client.disconnect()
         self.client.loop_stop()
+        self.recent.close()
         log.info("stopped", extra={"handled": self.handled})
 
     # ------------------------------------------------------------ callbacks
@@ -147,9 +201,11 @@ class Daemon:
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
         if reason_code.is_failure:
             log.error("broker refused the connection", extra={"reason": reason_text(reason_code),
-                                                              "broker": f"{self.config.mqtt.host}:{self.config.mqtt.port}",
+                                                              "broker": self._broker(),
                                                               "username": self.config.mqtt.username or None})
             return
+        self.acks.connected()
+        self._connected_at = time.monotonic()
         client.subscribe([(t, QOS) for t in self._subscriptions()])
         client.publish(self.topics.status, encode({
             "state": "online", "site": self.config.site.id,
@@ -157,12 +213,36 @@ class Daemon:
             qos=QOS, retain=True)
         self._publish_discovery()
         self.connected.set()
-        log.info("connected", extra={"session_present": getattr(flags, "session_present", None)})
+        log.info("connected", extra={"broker": self._broker(),
+                                     "session_present": getattr(flags, "session_present", None)})
+
+    def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
+        log.warning("broker unreachable; retrying", extra={"broker": self._broker(), "reason": self._probe()})
+
+    def _probe(self) -> str:
+        """Why a TCP connection to the broker fails (paho does not say)."""
+        try:
+            with socket.create_connection((self.config.mqtt.host, self.config.mqtt.port), timeout=2):
+                return "TCP connects; the MQTT handshake failed (TLS or protocol mismatch?)"
+        except OSError as exc:
+            return exc.strerror or str(exc) or type(exc).__name__
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
         self.connected.clear()
-        if not self.stopping.is_set():
-            log.warning("disconnected; reconnecting", extra={"reason": reason_text(reason_code)})
+        if self.stopping.is_set():
+            return
+        reason = reason_text(reason_code)
+        now = time.monotonic()
+        if now - self._connected_at < 10:
+            self._quick_drops = [t for t in self._quick_drops if now - t < 60] + [now]
+        if reason == TAKEOVER or len(self._quick_drops) >= 3:
+            # Two daemons with one client id throw each other off forever; name the likely cause.
+            log.error("client id collision: another client connected with this client id and took the session; "
+                      "give each daemon its own [mqtt] client_id",
+                      extra={"client_id": self.client_id, "broker": self._broker(), "reason": reason})
+            self._quick_drops.clear()
+            return
+        log.warning("disconnected; reconnecting", extra={"reason": reason, "broker": self._broker()})
 
     def _publish_discovery(self) -> None:
         if not self.config.homeassistant.discovery:
@@ -171,24 +251,53 @@ class Daemon:
                 self.topics, self.config.homeassistant.discovery_prefix, self.engine.manifest.name):
             self.client.publish(topic, encode(payload), qos=QOS, retain=True)
 
-    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        try:
-            self._route(msg)
-        except Exception:  # one bad message must never take the network thread down
-            log.exception("message handling failed", extra={"topic": msg.topic})
+    def _on_birth(self) -> None:
+        """Home Assistant came online: re-publish discovery, at most once per interval.
 
-    def _route(self, msg: mqtt.MQTTMessage) -> None:
+        Anyone may publish "online" there; a flood of 2,000 costs one round now and one later.
+        """
+        now = time.monotonic()
+        if now - self._discovery_last < DISCOVERY_MIN_INTERVAL_S:
+            self._discovery_due = self._discovery_last + DISCOVERY_MIN_INTERVAL_S
+            return
+        self._discovery_last, self._discovery_due = now, None
+        self._publish_discovery()
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        delivery = self.acks.delivery(msg)
+        taken = False
+        try:
+            taken = self._route(msg, delivery)
+        except Exception:  # one bad message must never take the network thread down
+            log.exception("message handling failed", extra={"topic": safe_str(msg.topic, 256)})
+            self._error("internal_error", "the message could not be processed")
+        finally:
+            if not taken:
+                self.acks.now(delivery)
+
+    def _route(self, msg: mqtt.MQTTMessage, delivery: Delivery | None) -> bool:
+        """Handle or queue one message; True when a queued request now owns its acknowledgement."""
         topic = msg.topic
+        if self.stopping.is_set() and topic in (self.topics.command, hermes.NLU_QUERY):
+            return True  # not acknowledged: the broker hands it to us again after the restart
         if topic in self.handlers:
             self.handlers[topic](msg.payload)
-            return
+            return False
         if topic == homeassistant.STATUS_TOPIC:
             if msg.payload.strip().lower() == b"online":
-                self._publish_discovery()
-            return
+                self._on_birth()
+            return False
         if topic == self.topics.escalate_reply:
             self._escalation_reply(msg.payload)
-            return
+            return False
+        if topic not in (self.topics.command, hermes.NLU_QUERY):
+            return False
+        if msg.retain:
+            # Retained: the broker replays it at every (re)start; "turn off the alarm" must not run each time.
+            log.warning("retained command ignored", extra={"topic": topic})
+            self._error("retained", "retained commands are never executed; publish commands without retain "
+                                    "(and clear this one with an empty retained message)")
+            return False
         props = getattr(msg, "properties", None)
         response_topic = getattr(props, "ResponseTopic", None) if props else None
         correlation = getattr(props, "CorrelationData", None) if props else None
@@ -197,33 +306,53 @@ class Daemon:
             try:
                 if len(msg.payload) > limits.max_payload_bytes:
                     raise CommandError("payload_too_large", f"payload is {len(msg.payload)} bytes")
-                query = hermes.NluQuery.from_dict(json.loads(msg.payload.decode("utf-8")))
+                query = hermes.NluQuery.from_dict(loads_untrusted(msg.payload.decode("utf-8")))
                 if len(query.input) > limits.max_text_chars:
                     raise CommandError("text_too_long", f"text is {len(query.input)} characters", query.id)
             except CommandError as exc:
                 self._error(exc.code, exc.message, exc.id)
-                return
-            except (ValueError, UnicodeDecodeError, AttributeError) as exc:
-                self._error("invalid_hermes", f"hermes/nlu/query payload rejected ({exc})")
-                return
+                return False
+            except (ValueError, AttributeError) as exc:
+                self._error("invalid_hermes", f"hermes/nlu/query payload rejected ({safe_str(exc, 200)})")
+                return False
             ctx = hermes.Context(query.site_id, query.session_id, query.id, query.custom_data)
-            self.submit(Request(query.id or "", query.input, "hermes", ctx=ctx,
-                                intent_filter=query.intent_filter))
-            return
+            return self.submit(Request(query.id or "", query.input, "hermes", ctx=ctx,
+                                       intent_filter=query.intent_filter, delivery=delivery,
+                                       key=self._key("hermes", query.id, msg), redelivered=bool(msg.dup)))
         try:
             command = decode_command(msg.payload, limits.max_payload_bytes, limits.max_text_chars)
         except CommandError as exc:
-            self._error(exc.code, exc.message, exc.id, response_topic, correlation)
-            return
-        self.submit(Request(command.id, command.text, "mqtt", response_topic=response_topic,
-                            correlation=correlation))
+            self._error(exc.code, exc.message, exc.id)
+            return False
+        if response_topic is not None:
+            refusal = response_topic_refusal(response_topic, self.topics, self.config.mqtt.response_topics,
+                                             self._own_topics)
+            if refusal:
+                log.warning("response topic refused", extra={"id": command.id,
+                                                             "response_topic": safe_str(response_topic, 256)})
+                self._error("invalid_field", refusal, command.id)
+                return False
+        client_id = None if command.generated_id else command.id
+        return self.submit(Request(command.id, command.text, "mqtt", response_topic=response_topic,
+                                   correlation=correlation, delivery=delivery,
+                                   key=self._key("mqtt", client_id, msg), redelivered=bool(msg.dup)))
+
+    @staticmethod
+    def _key(source: str, client_id: str | None, msg: mqtt.MQTTMessage) -> str:
+        """Duplicate key: the client's id, else the payload's digest (checked only on redelivery)."""
+        if client_id:
+            return f"{source}:id:{client_id}"
+        return f"{source}:payload:{hashlib.blake2b(msg.payload, digest_size=12).hexdigest()}"
 
     # --------------------------------------------------------------- intake
     def submit(self, request: Request) -> bool:
-        site = request.ctx.site_id if request.ctx else self.config.site.id
-        if not self.limiter.allow(site):
-            self._error("rate_limited", f"more than {self.config.limits.rate_per_second:g} commands/s for site {site}",
-                        request.id or None, request.response_topic, request.correlation)
+        """Queue a request; False when it was answered with an error instead (its delivery is then the caller's)."""
+        # Buckets per channel, never per client-chosen field: a Hermes siteId is whatever the sender says.
+        bucket = f"{request.source}:{self.config.site.id}"
+        if not self.limiter.allow(bucket):
+            self._error("rate_limited", f"more than {self.config.limits.rate_per_second:g} commands/s on the "
+                                        f"{request.source} channel", request.id or None, request.response_topic,
+                        request.correlation)
             return False
         try:
             self.queue.put_nowait(request)
@@ -249,18 +378,35 @@ class Daemon:
                     except queue.Empty:
                         return
                     if rest is not None:
-                        self._handle(rest)
-            try:
-                self._handle(request)
-            except Exception:
-                log.exception("command failed", extra={"id": request.id})
-                self._error("internal_error", "the command could not be processed", request.id)
+                        self._handle_safely(rest)
+            self._handle_safely(request)
+
+    def _handle_safely(self, request: Request) -> None:
+        """Every failure becomes an ``internal_error`` answer and a log line; the worker goes on."""
+        try:
+            self._handle(request)
+        except Exception:
+            log.exception("command failed", extra={"id": request.id, "source": request.source})
+            self._error("internal_error", "the command could not be processed", request.id or None,
+                        request.response_topic, request.correlation, delivery=request.delivery)
+
+    def _is_duplicate(self, request: Request) -> bool:
+        if request.key is None:
+            return False
+        by_id = ":id:" in request.key
+        return (by_id or request.redelivered) and request.key in self.recent
 
     def _handle(self, request: Request) -> None:
+        if self._is_duplicate(request):
+            log.info("duplicate command not executed", extra={"id": request.id, "source": request.source})
+            self._error("duplicate", "this command was already answered; it is not executed again",
+                        request.id or None, request.response_topic, request.correlation, delivery=request.delivery)
+            return
         try:
             parse = self.engine.parse(request.text)
         except InputError as exc:
-            self._error(exc.code, exc.message, request.id or None, request.response_topic, request.correlation)
+            self._error(exc.code, exc.message, request.id or None, request.response_topic, request.correlation,
+                        delivery=request.delivery)
             return
         if request.intent_filter and parse.recognized and parse.intent not in request.intent_filter:
             parse = Parse(parse.text, parse.intent, parse.confidence, False, (),
@@ -284,74 +430,109 @@ class Daemon:
             self._publish(self.topics.not_recognized, {
                 "id": request.id, "text": parse.text,
                 "best": {"name": parse.intent, "confidence": parse.confidence}})
-        self._publish(self.topics.response, {"id": request.id, "text": parse.response,
-                                             "intent": parse.intent if parse.recognized else None})
+        last = self._publish(self.topics.response, {"id": request.id, "text": parse.response,
+                                                    "intent": parse.intent if parse.recognized else None})
         if request.response_topic:
-            self._publish(request.response_topic, message, correlation=request.correlation)
+            last = self._publish(request.response_topic, message, correlation=request.correlation)
         if self.config.hermes.enabled:
             ctx = request.ctx or hermes.Context(self.config.site.id, None, request.id)
             if parse.recognized:
                 self._publish(hermes.intent_topic(parse.intent), hermes.nlu_intent(parse, ctx))
             else:
                 self._publish(hermes.NOT_RECOGNIZED, hermes.not_recognized(parse.text, ctx))
-            self._publish(hermes.TTS_SAY, hermes.tts_say(parse.response, ctx))
+            last = self._publish(hermes.TTS_SAY, hermes.tts_say(parse.response, ctx))
+        if request.key is not None:
+            self.recent.add(request.key)
+        self.acks.after(last, request.delivery)
         log.info("answered", extra={"id": request.id, "source": request.source, "intent": parse.intent,
                                     "recognized": parse.recognized, "latency_ms": round(latency, 2)})
 
     def publish_raw(self, topic: str, message: dict[str, Any]) -> None:
         self._publish(topic, message)
 
-    def _publish(self, topic: str, message: dict[str, Any], correlation: bytes | None = None) -> None:
+    def _publish(self, topic: str, message: dict[str, Any], correlation: bytes | None = None) -> mqtt.MQTTMessageInfo:
         props = None
         if correlation is not None and self.config.mqtt.protocol == "5":
             props = Properties(PacketTypes.PUBLISH)
             props.CorrelationData = correlation
-        self.client.publish(topic, encode(message), qos=QOS, properties=props)
-        for listener in self.listeners:
-            listener(topic, message)
+        return self.client.publish(topic, encode(message), qos=QOS, properties=props)
 
     def _error(self, code: str, message: str, id: str | None = None, response_topic: str | None = None,
-               correlation: bytes | None = None) -> None:
-        body: dict[str, Any] = {"code": code, "message": message}
-        if id:
-            body["id"] = id
-        log.info("rejected", extra={"code": code, "id": id})
-        self._publish(self.topics.error, body)
-        if response_topic:
-            self._publish(response_topic, {"error": body}, correlation=correlation)
+               correlation: bytes | None = None, delivery: Delivery | None = None) -> None:
+        """Answer on the error topic; never raises (this is the path every other failure takes)."""
+        info = None
+        try:
+            body: dict[str, Any] = {"code": code, "message": safe_str(message, 500)}
+            if id:
+                body["id"] = safe_str(id)
+            log.info("rejected", extra={"code": code, "id": body.get("id")})
+            info = self._publish(self.topics.error, body)
+            if response_topic:
+                info = self._publish(response_topic, {"error": body}, correlation=correlation)
+        except Exception:  # noqa: BLE001
+            log.exception("error answer could not be published", extra={"code": code})
+        self.acks.after(info, delivery)
 
     # ----------------------------------------------------------- escalation
     def _escalate(self, request: Request, parse: Parse) -> None:
         with self._pending_lock:
             self._pending[request.id] = _Pending(request, parse, time.monotonic() + self.config.escalation.timeout_s)
+        if request.key is not None:
+            self.recent.add(request.key)  # a redelivery while we wait must not be escalated again
         self._publish(self.topics.escalate, {"id": request.id, "text": parse.text, "site": self.config.site.id,
                                              "best": {"name": parse.intent, "confidence": parse.confidence}})
 
     def _escalation_reply(self, payload: bytes) -> None:
+        """A reply to one of our escalations; every field checked before the pending request is touched."""
         try:
-            reply = json.loads(payload.decode("utf-8"))
-            if not isinstance(reply, dict) or not isinstance(reply.get("id"), str):
-                raise ValueError("reply must be an object with a string 'id'")
-        except (ValueError, UnicodeDecodeError) as exc:
-            self._error("invalid_escalation_reply", str(exc))
+            reply = loads_untrusted(payload.decode("utf-8"))
+            parse_fields = self._check_reply(reply)
+        except (UntrustedJsonError, UnicodeDecodeError, ValueError) as exc:
+            self._error("invalid_escalation_reply", safe_str(exc, 300))
             return
         with self._pending_lock:
             pending = self._pending.pop(reply["id"], None)
         if pending is None:
             return  # late or foreign reply: the request was already answered
-        intent = reply.get("intent") if isinstance(reply.get("intent"), dict) else {}
-        name = intent.get("name") if isinstance(intent.get("name"), str) else None
-        response = reply.get("response") if isinstance(reply.get("response"), str) else \
-            pending.parse.response
+        name, confidence, response, model = parse_fields
         parse = Parse(pending.parse.text, name or pending.parse.intent,
-                      float(intent.get("confidence", 1.0)) if name else pending.parse.confidence,
-                      bool(name), (), response)
-        self._publish_parse(pending.request, parse, model={"name": str(reply.get("model", "escalation")),
-                                                           "version": ""})
+                      confidence if name else pending.parse.confidence, bool(name), (),
+                      response if response is not None else pending.parse.response)
+        self._publish_parse(pending.request, parse, model={"name": model, "version": ""})
+
+    def _check_reply(self, reply: Any) -> tuple[str | None, float, str | None, str]:
+        if not isinstance(reply, dict) or not isinstance(reply.get("id"), str):
+            raise ValueError("reply must be an object with a string 'id'")
+        intent = reply.get("intent", {})
+        if not isinstance(intent, dict):
+            raise ValueError("'intent' must be an object")
+        name = intent.get("name")
+        # A larger model may know intents this bundle does not; the name must still be a plain identifier.
+        if name is not None and (not isinstance(name, str) or not _INTENT_NAME.fullmatch(name)):
+            raise ValueError("'intent.name' must be an intent name (letters, digits, '_', '-', '.', at most 64)")
+        confidence = intent.get("confidence", 1.0)
+        if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) \
+                or not math.isfinite(confidence) or not 0.0 <= confidence <= 1.0:
+            raise ValueError("'intent.confidence' must be a number from 0 to 1")
+        response = reply.get("response")
+        if response is not None and (not isinstance(response, str)
+                                     or len(response) > self.config.limits.max_text_chars):
+            raise ValueError(f"'response' must be a string of at most {self.config.limits.max_text_chars} characters")
+        model = reply.get("model", "escalation")
+        if not isinstance(model, str):
+            raise ValueError("'model' must be a string")
+        return name, float(confidence), None if response is None else safe_str(response, len(response)), \
+            safe_str(model, 64)
 
     def _tick(self) -> None:
         while not self.stopping.wait(0.05):
-            self._expire_escalations()
+            try:
+                self._expire_escalations()
+                due = self._discovery_due
+                if due is not None and time.monotonic() >= due and self.connected.is_set():
+                    self._on_birth()
+            except Exception:  # noqa: BLE001 - the timer outlives any one failure
+                log.exception("timer task failed")
 
     def _expire_escalations(self) -> None:
         now = time.monotonic()

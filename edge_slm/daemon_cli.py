@@ -46,16 +46,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     except BundleError as exc:
         print(f"edge-slm: bundle error: {exc}", file=sys.stderr)
         return 2
+    except ConfigError as exc:
+        print(f"edge-slm: config error: {exc}", file=sys.stderr)
+        return 2
     voice = None
     if config.voice.enabled:
         from .voice.service import start_voice
 
         voice = start_voice(config, daemon)
     daemon.start()
-    daemon.run_forever()
+    code = daemon.run_forever()
     if voice is not None:
         voice.stop()
-    return 0
+    return code
 
 
 def _first_seconds(chunks, seconds: float):  # noqa: ANN001, ANN202 - iterator of int16 arrays
@@ -85,7 +88,8 @@ def cmd_listen(args: argparse.Namespace) -> int:
     config = _load(args.config)
     logs.setup("warning")
     bundle = args.bundle or config.model.bundle
-    engine = Engine.load(bundle, threads=config.model.threads, threshold=config.model.confidence_threshold)
+    engine = Engine.load(bundle, threads=config.model.threads, threshold=config.model.confidence_threshold,
+                         trusted_keys=config.model.trusted_keys)
     try:
         pipeline = VoicePipeline(config.voice, engine.bundle.path)
         if args.wav:

@@ -6,6 +6,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from .nlu import Parse
+from .wire import MAX_ID_CHARS, optional_str, safe_str
+
+MAX_SITE_CHARS = 64
+MAX_CUSTOM_DATA_CHARS = 1024
 
 NLU_QUERY = "hermes/nlu/query"
 NOT_RECOGNIZED = "hermes/nlu/intentNotRecognized"
@@ -38,13 +42,14 @@ class NluQuery:
         if not isinstance(text, str):
             raise ValueError("'input' must be a string")
         intent_filter = data.get("intentFilter")
-        if intent_filter is not None and not (isinstance(intent_filter, list)
+        if intent_filter is not None and not (isinstance(intent_filter, list) and len(intent_filter) <= 1024
                                               and all(isinstance(i, str) for i in intent_filter)):
             raise ValueError("'intentFilter' must be a list of strings")
-        return NluQuery(text, str(data.get("siteId") or "default"),
-                        None if data.get("id") is None else str(data["id"]),
-                        None if data.get("sessionId") is None else str(data["sessionId"]),
-                        intent_filter, data.get("customData"))
+        # Every field below is echoed back: encodable and short whatever the client sent.
+        return NluQuery(text, safe_str(data.get("siteId") or "default", MAX_SITE_CHARS),
+                        optional_str(data.get("id"), MAX_ID_CHARS),
+                        optional_str(data.get("sessionId"), MAX_ID_CHARS),
+                        intent_filter, optional_str(data.get("customData"), MAX_CUSTOM_DATA_CHARS))
 
 
 @dataclass(frozen=True)
@@ -113,6 +118,6 @@ class ListenRequest:
 
     @staticmethod
     def from_dict(data: dict[str, Any]) -> "ListenRequest":
-        return ListenRequest(str(data.get("siteId") or "default"),
-                             None if data.get("sessionId") is None else str(data["sessionId"]),
+        return ListenRequest(safe_str(data.get("siteId") or "default", MAX_SITE_CHARS),
+                             optional_str(data.get("sessionId"), MAX_ID_CHARS),
                              bool(data.get("stopOnSilence", True)))

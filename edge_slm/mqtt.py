@@ -6,7 +6,6 @@ Commands arrive as UTF-8 text or JSON ``{"text", "id"?}``; anything else is a
 
 from __future__ import annotations
 
-import json
 import logging
 import socket
 import ssl
@@ -20,6 +19,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.packettypes import PacketTypes
 
 from .config import Config
+from .wire import MAX_ID_CHARS, UntrustedJsonError, loads_untrusted, safe_str
 
 log = logging.getLogger("edge_slm.mqtt")
 QOS = 1
@@ -76,6 +76,7 @@ class Topics:
 class Command:
     id: str
     text: str
+    generated_id: bool = False  # the client sent no id; one was made up for the answers
 
 
 def decode_command(payload: bytes, max_bytes: int, max_chars: int) -> Command:
@@ -89,15 +90,16 @@ def decode_command(payload: bytes, max_bytes: int, max_chars: int) -> Command:
     command_id: str | None = None
     if stripped.startswith(("{", "[", '"')):
         try:
-            data = json.loads(stripped)
-        except ValueError as exc:
-            raise CommandError("invalid_json", f"payload looks like JSON but does not parse ({exc.args[0]})") from exc
+            data = loads_untrusted(stripped)
+        except UntrustedJsonError as exc:
+            raise CommandError("invalid_json", f"payload looks like JSON but is refused: {exc}") from exc
         if not isinstance(data, dict):
             raise CommandError("invalid_json", "JSON payload must be an object {\"text\": ..., \"id\"?: ...}")
         raw_id = data.get("id")
-        if raw_id is not None and not isinstance(raw_id, (str, int)):
+        if raw_id is not None and (not isinstance(raw_id, (str, int)) or isinstance(raw_id, bool)):
             raise CommandError("invalid_field", "'id' must be a string")
-        command_id = None if raw_id is None else str(raw_id)[:128]
+        # The id is echoed in every answer: made encodable and short before anything uses it.
+        command_id = None if raw_id is None else safe_str(raw_id, MAX_ID_CHARS)
         text = data.get("text")
         if not isinstance(text, str):
             raise CommandError("invalid_field", "'text' must be a string", command_id)
@@ -107,11 +109,7 @@ def decode_command(payload: bytes, max_bytes: int, max_chars: int) -> Command:
         raise CommandError("text_too_long", f"text is {len(text)} characters; the limit is {max_chars}", command_id)
     if not text.strip():
         raise CommandError("empty_text", "text is empty", command_id)
-    return Command(command_id or uuid.uuid4().hex, text)
-
-
-def encode(message: dict[str, Any]) -> bytes:
-    return json.dumps(message, ensure_ascii=False).encode("utf-8")
+    return Command(command_id or uuid.uuid4().hex, text, generated_id=not command_id)
 
 
 def _nodelay(client: mqtt.Client, userdata: Any, sock: Any) -> None:
@@ -150,7 +148,14 @@ def connect_properties(config: Config, persistent: bool = True) -> Properties | 
     props = Properties(PacketTypes.CONNECT)
     if persistent:
         props.SessionExpiryInterval = config.mqtt.session_expiry
+    # The broker drops anything larger instead of sending it: a 50 MB payload never reaches our memory.
+    props.MaximumPacketSize = max_packet_size(config)
     return props
+
+
+def max_packet_size(config: Config) -> int:
+    """Payload limit plus room for the fixed header, a topic and MQTT 5 properties (response topic etc.)."""
+    return config.limits.max_payload_bytes + 4096
 
 
 def connect(client: mqtt.Client, config: Config, persistent: bool = True) -> None:
@@ -163,3 +168,25 @@ def connect(client: mqtt.Client, config: Config, persistent: bool = True) -> Non
 
 def reason_text(reason_code: Any) -> str:
     return str(getattr(reason_code, "getName", lambda: reason_code)())
+
+
+MAX_RESPONSE_TOPIC_CHARS = 256
+
+
+def response_topic_refusal(topic: str, topics: Topics, allowed: list[str], own: set[str]) -> str | None:
+    """Why a client's MQTT 5 response topic is refused, or None when the daemon may answer there.
+
+    The daemon publishes with its own broker rights, so a client must not be able to steer
+    answers onto another site's commands or a device's set topic: only the operator's prefixes
+    (default: our site's own subtree), never a wildcard, never a topic the daemon reads or writes.
+    """
+    if len(topic) > MAX_RESPONSE_TOPIC_CHARS:
+        return f"response topic is longer than {MAX_RESPONSE_TOPIC_CHARS} characters"
+    if any(ch in topic for ch in "+#\0") or topic.startswith("$"):
+        return "response topic holds a wildcard or starts with '$'"
+    if topic in own:
+        return "response topic is one of the daemon's own topics"
+    prefixes = allowed or [f"{topics.prefix}/{topics.site}/"]
+    if not any(topic.startswith(prefix) for prefix in prefixes):
+        return f"response topic must start with {' or '.join(prefixes)} ([mqtt] response_topics)"
+    return None

@@ -119,8 +119,8 @@ class Engine:
     @classmethod
     def load(cls, bundle: str | Path | Bundle | None = None, *, threads: int = 2,
              optimization: str = "all", threshold: float = 0.5, cache_size: int = 256,
-             model_file: str = "model.onnx") -> "Engine":
-        loaded = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
+             model_file: str = "model.onnx", trusted_keys: list[str] | None = None) -> "Engine":
+        loaded = bundle if isinstance(bundle, Bundle) else load_bundle(bundle, trusted_keys)
         options = ort.SessionOptions()
         options.intra_op_num_threads = max(1, int(threads))
         options.inter_op_num_threads = 1

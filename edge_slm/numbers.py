@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 _UNITS = {
@@ -25,7 +26,9 @@ _NUMERIC = re.compile(r"^[+-]?\d+(?:[.,]\d+)?$")
 
 def _number(token: str) -> float | None:
     if _NUMERIC.match(token):
-        return float(token.replace(",", "."))
+        value = float(token.replace(",", "."))
+        # "1e999"-sized digit strings overflow to inf, which JSON cannot carry.
+        return value if math.isfinite(value) and abs(value) < 1e15 else None
     return None
 
 
@@ -80,6 +83,8 @@ def words_to_number(text: str) -> int | float | None:
     result = total + current
     if decimal_digits:
         result += float("0." + "".join(str(d) for d in decimal_digits))
+    if not math.isfinite(result) or abs(result) >= 1e15:
+        return None  # "a trillion trillion ...": no device takes it, and inf is not JSON
     return int(result) if float(result).is_integer() else round(result, 3)
 
 

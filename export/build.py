@@ -23,7 +23,7 @@ from edge_slm.decode import bio_tags
 from edge_slm.metrics import agreement
 from edge_slm.nlu import Engine
 
-from .bundle_writer import publish, staging_dir, write_manifest
+from .bundle_writer import publish, sign_bundle, staging_dir, write_manifest
 from .checkpoints import CheckpointCache, training_key
 from .data import DataError, Example, read_jsonl, read_slurp, read_snips, relabel
 from .distill import DistillSettings, distill
@@ -134,7 +134,8 @@ def load_dataset(recipe: Recipe) -> Dataset:
     return Dataset(train, evals, intents, slots, hashes)
 
 
-def build(recipe: Recipe, out: Path, threads: int = 2, cache: Path | None = None) -> Path:
+def build(recipe: Recipe, out: Path, threads: int = 2, cache: Path | None = None,
+          sign_key: Path | None = None) -> Path:
     started = time.monotonic()
     torch.set_num_threads(threads)
     random.seed(recipe.seed)
@@ -248,6 +249,8 @@ def build(recipe: Recipe, out: Path, threads: int = 2, cache: Path | None = None
             "data": data.hashes, "licenses": list(recipe.licenses),
         }
         write_manifest(staging, manifest)
+        if sign_key is not None:
+            sign_bundle(staging, sign_key)
         return publish(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

@@ -21,10 +21,19 @@ def main(argv: list[str] | None = None) -> int:
     build_cmd.add_argument("--cache", type=Path, default=None,
                            help="keep trained teacher and student here and reuse them when nothing "
                                 "that decides them changed")
+    build_cmd.add_argument("--sign", type=Path, default=None, metavar="KEY",
+                           help="sign the manifest with this ed25519 private key (PEM; see 'keygen')")
+    keygen_cmd = sub.add_parser("keygen", help="make an ed25519 key pair for signing bundles")
+    keygen_cmd.add_argument("--out", type=Path, required=True, help="folder for signing.key and signing.pub")
+    sign_cmd = sub.add_parser("sign", help="sign an existing bundle directory (after checking it)")
+    sign_cmd.add_argument("bundle", type=Path)
+    sign_cmd.add_argument("--key", type=Path, required=True)
     check_cmd = sub.add_parser("check", help="validate a recipe and its data without training")
     check_cmd.add_argument("recipe", type=Path)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if args.command in ("keygen", "sign"):
+        return _keys(args)
     try:
         recipe = load_recipe(args.recipe)
         from .build import ParityError, build, load_dataset  # torch loads only past validation
@@ -35,7 +44,10 @@ def main(argv: list[str] | None = None) -> int:
                   f"{len(data.slots)} slot types")
             return 0
         try:
-            out = build(recipe, args.out, threads=args.threads, cache=args.cache)
+            if args.sign is not None and not args.sign.is_file():
+                print(f"error: signing key {args.sign} not found", file=sys.stderr)
+                return 2
+            out = build(recipe, args.out, threads=args.threads, cache=args.cache, sign_key=args.sign)
         except ParityError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 3
@@ -44,3 +56,29 @@ def main(argv: list[str] | None = None) -> int:
     except (RecipeError, DataError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+
+
+def _keys(args: argparse.Namespace) -> int:
+    from edge_slm.bundle import BundleError, load_bundle
+    from edge_slm.signing import SignatureError, key_id, public_key_bytes
+
+    from .bundle_writer import sign_bundle
+
+    try:
+        if args.command == "keygen":
+            from edge_slm.signing import generate
+
+            private, public = generate(args.out)
+            raw = public_key_bytes(str(public))
+            print(f"private key: {private} (keep it off the devices)\npublic key:  {public} "
+                  f"(key id {key_id(raw)}; put its text in [model] trusted_keys)")
+            return 0
+        load_bundle(args.bundle)  # never sign what does not verify
+        sign_bundle(args.bundle, args.key)
+        print(f"signed: {args.bundle}")
+        return 0
+    except FileExistsError as exc:
+        print(f"error: {exc.filename} exists; not overwritten", file=sys.stderr)
+    except (BundleError, SignatureError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+    return 2

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -8,6 +9,16 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
 SHARED = ROOT.parent / "shared" / "data"
+
+
+def rigs_only() -> pytest.MarkDecorator:
+    """Rigs that install system packages and build roots under /var/cache/edge-slm run only when asked."""
+    if os.environ.get("EDGE_SLM_RIGS") != "1":
+        return pytest.mark.skip(reason="root rig: set EDGE_SLM_RIGS=1 to run it (as root; installs debootstrap, "
+                                       "qemu-user-static, systemd-container and builds roots in /var/cache/edge-slm)")
+    if os.geteuid() != 0:
+        return pytest.mark.skip(reason="root rig: EDGE_SLM_RIGS=1 is set but this is not root")
+    return pytest.mark.slow
 
 
 @pytest.fixture(scope="session")

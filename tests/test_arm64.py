@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, rigs_only
 from edge_slm.nlu import Engine
 
 COMMANDS = [
@@ -20,11 +18,7 @@ COMMANDS = [
     "what is the capital of peru", "make the desk lamp blue", "is the front door locked",
 ]
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("chroot"),
-                       reason="needs root (debootstrap, chroot, binfmt_misc)"),
-]
+pytestmark = [pytest.mark.slow, rigs_only()]
 
 
 def test_default_bundle_gives_the_same_intents_on_arm64() -> None:

@@ -3,20 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, rigs_only
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("debootstrap") and not shutil.which("apt-get"),
-                       reason="needs root and debootstrap"),
-]
+pytestmark = [pytest.mark.slow, rigs_only()]
 
 
 def test_service_starts_answers_and_is_restarted_by_the_watchdog(tmp_path: Path) -> None:

@@ -6,7 +6,6 @@ the daemon keeps serving text over MQTT throughout.
 
 from __future__ import annotations
 
-import json
 import logging
 import queue
 import threading
@@ -15,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from .. import hermes
 from ..config import Config
+from ..wire import loads_untrusted
 from .audio import AudioError, Microphone, rescan
 from .pipeline import VoicePipeline
 
@@ -35,7 +35,6 @@ class VoiceService:
         self._stop: queue.Queue[bool] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="edge-slm-voice", daemon=True)
         self.session: str | None = None
-        self.errors: list[str] = []
         daemon.handlers[hermes.START_LISTENING] = self._start_listening
         daemon.handlers[hermes.STOP_LISTENING] = self._stop_listening
 
@@ -49,7 +48,7 @@ class VoiceService:
 
     def _start_listening(self, payload: bytes) -> None:
         try:
-            request = hermes.ListenRequest.from_dict(json.loads(payload))
+            request = hermes.ListenRequest.from_dict(loads_untrusted(payload.decode("utf-8")))
         except (ValueError, AttributeError):
             return
         if request.site_id == self.config.site.id:
@@ -66,7 +65,6 @@ class VoiceService:
                 for heard in self.pipeline.hear(self.microphone.chunks(self._stop)):
                     self._publish(heard)
             except AudioError as exc:
-                self.errors.append(str(exc))
                 log.error("voice input unavailable; retrying in 5 s", extra={"reason": str(exc)})
                 try:
                     self._stop.get(timeout=5)
