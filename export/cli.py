@@ -30,12 +30,15 @@ def main(argv: list[str] | None = None) -> int:
     sign_cmd.add_argument("--key", type=Path, required=True)
     check_cmd = sub.add_parser("check", help="validate a recipe and its data without training")
     check_cmd.add_argument("recipe", type=Path)
+    for cmd in (build_cmd, check_cmd):
+        cmd.add_argument("--data", type=Path, default=None, metavar="DIR",
+                         help="the data set folder that the recipe's {data} paths refer to (e.g. SNIPS)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if args.command in ("keygen", "sign"):
         return _keys(args)
     try:
-        recipe = load_recipe(args.recipe)
+        recipe = load_recipe(args.recipe, args.data)
         from .build import ParityError, build, load_dataset  # torch loads only past validation
 
         if args.command == "check":

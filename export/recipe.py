@@ -87,6 +87,44 @@ def _check(table: dict[str, Any], schema: dict[str, Any], where: str, file: Path
             raise RecipeError(f"{file}: '{where}{key}' must be {names}, not {type(value).__name__}")
 
 
+PACKAGE_PREFIX = "package:"
+# Data that comes from an installed package: the package's file for the recipe's language.
+_PACKAGES = {"home-assistant-intents": ("home_assistant_intents", "data/{language}.json",
+                                        "pip install home-assistant-intents")}
+
+
+class _Context:
+    """What a recipe's paths may refer to: its folder, its language, and ``--data DIR`` as ``{data}``."""
+
+    def __init__(self, file: Path, language: str, data_dir: Path | None) -> None:
+        self.file, self.language, self.data_dir = file, language, data_dir
+
+    def resolve(self, raw: str, key: str) -> Path:
+        if raw.startswith(PACKAGE_PREFIX):
+            return package_file(raw[len(PACKAGE_PREFIX):], self.language, self.file, key)
+        if "{data}" in raw:
+            if self.data_dir is None:
+                raise RecipeError(f"{self.file}: '{key}' is {raw!r}: give the data set's folder with --data DIR")
+            raw = raw.replace("{data}", str(self.data_dir))
+        return _resolve(raw, self.file.parent)
+
+
+def package_file(name: str, language: str, file: Path, key: str) -> Path:
+    if name not in _PACKAGES:
+        raise RecipeError(f"{file}: '{key}' names unknown package {name!r} (known: {', '.join(sorted(_PACKAGES))})")
+    module_name, pattern, install = _PACKAGES[name]
+    try:
+        import importlib
+
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise RecipeError(f"{file}: '{key}' needs the {name} package ({install})") from exc
+    path = Path(module.__file__).parent / pattern.format(language=language)  # type: ignore[arg-type]
+    if not path.is_file():
+        raise RecipeError(f"{file}: the {name} package has no data for language {language!r}")
+    return path
+
+
 def _resolve(raw: str, recipe_dir: Path) -> Path:
     """Paths are relative to the working directory, else to the recipe file."""
     path = Path(raw).expanduser()
@@ -109,7 +147,7 @@ def _base_path(base: dict[str, Any], file: Path) -> Path:
     return Path(module.__file__).parent / base.get("subdir", "model")  # type: ignore[arg-type]
 
 
-def _sources(items: list[Any], where: str, file: Path) -> tuple[Source, ...]:
+def _sources(items: list[Any], where: str, file: Path, context: _Context) -> tuple[Source, ...]:
     out = []
     for n, item in enumerate(items):
         label = f"{where}[{n}]."
@@ -123,7 +161,7 @@ def _sources(items: list[Any], where: str, file: Path) -> tuple[Source, ...]:
         if item.get("part", "all") not in ("all", "train", "eval"):
             raise RecipeError(f"{file}: '{label}part' must be all, train or eval")
         out.append(Source(
-            kind=item["kind"], path=_resolve(item["path"], file.parent),
+            kind=item["kind"], path=context.resolve(item["path"], f"{label}path"),
             samples_per_intent=item.get("samples_per_intent", 200),
             intents=tuple(item.get("intents", ())), intent_map=dict(item.get("intent_map", {})),
             slot_map=dict(item.get("slot_map", {})), skip=tuple(item.get("skip", ())), part=item.get("part", "all"),
@@ -132,7 +170,8 @@ def _sources(items: list[Any], where: str, file: Path) -> tuple[Source, ...]:
     return tuple(out)
 
 
-def load_recipe(file: Path) -> Recipe:
+def load_recipe(file: Path, data_dir: Path | None = None) -> Recipe:
+    """Read and check a recipe; ``data_dir`` is what ``{data}`` in its paths stands for."""
     try:
         raw_bytes = file.read_bytes()
         data = tomllib.loads(raw_bytes.decode("utf-8"))
@@ -147,12 +186,13 @@ def load_recipe(file: Path) -> Recipe:
     for key in ("name", "version"):
         if key not in data:
             raise RecipeError(f"{file}: '{key}' is required")
-    train = _sources(data.get("data", {}).get("train", []), "data.train", file)
+    context = _Context(file, data.get("language", "en"), data_dir)
+    train = _sources(data.get("data", {}).get("train", []), "data.train", file, context)
     if not train:
         raise RecipeError(f"{file}: 'data.train' names no data")
     responses = dict(data.get("responses", {}))
     if "path" in responses:
-        responses["path"] = _resolve(responses["path"], file.parent)
+        responses["path"] = context.resolve(responses["path"], "responses.path")
     lists = dict(data.get("lists", {}))
     return Recipe(
         path=file, name=data["name"], version=data["version"],
@@ -161,7 +201,7 @@ def load_recipe(file: Path) -> Recipe:
         out_of_scope=data.get("out_of_scope", ""),
         base=_base_path(data.get("base", {}), file),
         base_name=data.get("base", {}).get("name", "sentence-transformers/all-MiniLM-L6-v2"),
-        train=train, eval=_sources(data.get("data", {}).get("eval", []), "data.eval", file),
+        train=train, eval=_sources(data.get("data", {}).get("eval", []), "data.eval", file, context),
         lists=lists, vocab_keep_general=data.get("vocab", {}).get("keep_general", 3000),
         teacher=dict(data.get("teacher", {})), student=dict(data.get("student", {})),
         quantize=dict(data.get("quantize", {})), responses=responses,

@@ -7,6 +7,7 @@ anything still holding Jinja is left out, and the recipe fills the gaps.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -21,10 +22,14 @@ def _plain(template: str) -> str | None:
     return None if "{%" in converted or "{{" in converted else converted
 
 
-def from_home_assistant(folder: Path) -> dict[str, list[str]]:
+def from_home_assistant(source: Path) -> dict[str, list[str]]:
+    """Responses from a folder of YAML files or one merged JSON file (home-assistant-intents' data)."""
     found: dict[str, list[str]] = {}
-    for file in sorted(folder.glob("*.yaml")):
-        data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+    if source.is_file():
+        tables = [json.loads(source.read_text(encoding="utf-8"))]
+    else:
+        tables = [yaml.safe_load(file.read_text(encoding="utf-8")) or {} for file in sorted(source.glob("*.yaml"))]
+    for data in tables:
         for intent, variants in (data.get("responses", {}).get("intents", {}) or {}).items():
             plain = [p for p in (_plain(str(t)) for t in (variants or {}).values()) if p]
             if plain:

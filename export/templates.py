@@ -9,6 +9,7 @@ floors, list items) comes from the recipe, never from the templates.
 
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,22 @@ from hassil.parse_expression import parse_sentence
 from edge_slm.numbers import number_words
 
 from .data import DataError, Example
+
+def _load_intents(source: Path) -> Intents:
+    """Templates from a folder of YAML files, or one merged JSON file (as home-assistant-intents ships)."""
+    if source.is_file() and source.suffix == ".json":
+        try:
+            return Intents.from_dict(json.loads(source.read_text(encoding="utf-8")))
+        except Exception as exc:  # hassil raises plain exceptions for bad templates
+            raise DataError(f"{source}: templates do not parse ({exc})") from exc
+    files = sorted(source.rglob("*.yaml"))
+    if not files:
+        raise DataError(f"{source}: no template (*.yaml) files")
+    try:
+        return Intents.from_files(files)
+    except Exception as exc:  # hassil raises plain exceptions for bad templates
+        raise DataError(f"{source}: templates do not parse ({exc})") from exc
+
 
 @dataclass
 class _Piece:
@@ -38,13 +55,7 @@ class TemplateSampler:
     @staticmethod
     def load(folder: Path, lists: Mapping[str, Any], seed: int,
              only: Sequence[str] | None = None) -> "TemplateSampler":
-        files = sorted(folder.rglob("*.yaml"))
-        if not files:
-            raise DataError(f"{folder}: no template (*.yaml) files")
-        try:
-            intents = Intents.from_files(files)
-        except Exception as exc:  # hassil raises plain exceptions for bad templates
-            raise DataError(f"{folder}: templates do not parse ({exc})") from exc
+        intents = _load_intents(folder)
         if only:
             unknown = sorted(set(only) - set(intents.intents))
             if unknown:

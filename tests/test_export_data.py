@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DATA, SHARED
+from conftest import DATA
 
 pytest.importorskip("hassil")
 
@@ -16,7 +16,11 @@ from export.data import DataError, from_bio, read_jsonl, read_slurp, read_snips,
 from export.recipe import RecipeError, load_recipe  # noqa: E402
 from export.templates import TemplateSampler, number_words  # noqa: E402
 
-HA = SHARED / "home-assistant-intents" / "sentences" / "en"
+pytest.importorskip("home_assistant_intents")
+from export.recipe import package_file  # noqa: E402
+
+# Home Assistant's English templates as the pinned home-assistant-intents package ships them.
+HA = package_file("home-assistant-intents", "en", Path("test"), "path")
 
 
 def _write(tmp: Path, name: str, text: str) -> Path:
@@ -50,8 +54,8 @@ def test_jsonl_errors_name_file_and_line(tmp_path: Path, line: str, message: str
 
 
 def test_snips_split_reads_and_checks_tags(tmp_path: Path) -> None:
-    examples = list(read_snips(SHARED / "snips" / "valid"))
-    assert len(examples) == 700
+    examples = list(read_snips(DATA / "snips-mini"))  # 60 lines of SNIPS' validation split, all 7 intents
+    assert len(examples) == 60
     assert {e.intent for e in examples} >= {"PlayMusic", "GetWeather", "BookRestaurant"}
     assert any(e.spans for e in examples)
     with pytest.raises(DataError, match="3 words but 2 slot tags"):
@@ -66,7 +70,7 @@ def test_snips_split_reads_and_checks_tags(tmp_path: Path) -> None:
 
 
 def test_slurp_parts_do_not_overlap_and_map_slots() -> None:
-    path = SHARED / "slurp" / "devel.jsonl"
+    path = DATA / "slurp-mini.jsonl"  # 191 lines of SLURP's devel split
     train = list(read_slurp(path, {"house_place": "area"}, "train"))
     evals = list(read_slurp(path, {"house_place": "area"}, "eval"))
     assert len(train) + len(evals) == sum(1 for _ in path.open())

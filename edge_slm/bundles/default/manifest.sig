@@ -1,5 +1,5 @@
 {
   "algorithm": "ed25519",
   "key_id": "27a28fab2d1ed9af",
-  "signature": "DIhgcoKi09jbXuDqomxamjezNV6UfjqDXxN3XGw8qMLOOKJoUn6mWHqdJq5IVVR71NVC9+A9bMCqoLlRkTtvCg=="
+  "signature": "iw22e/cOlG2+/rl3llr1Xr8ri3+adwM3bdOYNbXOQmaR12VR0wUc5o99jvLfenw8gj5KkJUreTBvPYLeC50IAQ=="
 }
