@@ -1,3 +1,3 @@
-from .cli import main
+from edge_slm.cli.main import main
 
 raise SystemExit(main())

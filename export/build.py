@@ -18,14 +18,15 @@ import torch
 from tokenizers import Tokenizer
 
 from edge_slm import BUNDLE_FORMAT, __version__
-from edge_slm.bundle import Bundle, Manifest
-from edge_slm.decode import bio_tags
-from edge_slm.metrics import agreement
-from edge_slm.nlu import Engine
+from edge_slm.engine.bundle import Bundle, Manifest
+from edge_slm.engine.decode import bio_tags
+from edge_slm.engine.labelled import DataError, Example, read_jsonl
+from edge_slm.engine.metrics import agreement
+from edge_slm.engine.nlu import Engine
 
 from .bundle_writer import publish, sign_bundle, staging_dir, write_manifest
 from .checkpoints import CheckpointCache, training_key
-from .data import DataError, Example, read_jsonl, read_slurp, read_snips, relabel
+from .data import read_slurp, read_snips, relabel
 from .distill import DistillSettings, distill
 from .evaluate import score_engine, score_torch
 from .features import featurize

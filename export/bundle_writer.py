@@ -9,8 +9,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from edge_slm.bundle import MANIFEST, sha256_file
-from edge_slm.signing import SIGNATURE, sign
+from edge_slm.engine.bundle import MANIFEST, sha256_file
+from edge_slm.engine.signing import SIGNATURE, sign
 
 
 def staging_dir(out: Path) -> Path:

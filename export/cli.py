@@ -7,7 +7,8 @@ import logging
 import sys
 from pathlib import Path
 
-from .data import DataError
+from edge_slm.engine.labelled import DataError
+
 from .recipe import RecipeError, load_recipe
 
 
@@ -39,7 +40,11 @@ def main(argv: list[str] | None = None) -> int:
         return _keys(args)
     try:
         recipe = load_recipe(args.recipe, args.data)
-        from .build import ParityError, build, load_dataset  # torch loads only past validation
+        from .build import (  # torch loads only past validation
+            ParityError,
+            build,
+            load_dataset,
+        )
 
         if args.command == "check":
             data = load_dataset(recipe)
@@ -62,14 +67,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _keys(args: argparse.Namespace) -> int:
-    from edge_slm.bundle import BundleError, load_bundle
-    from edge_slm.signing import SignatureError, key_id, public_key_bytes
+    from edge_slm.engine.bundle import BundleError, load_bundle
+    from edge_slm.engine.signing import SignatureError, key_id, public_key_bytes
 
     from .bundle_writer import sign_bundle
 
     try:
         if args.command == "keygen":
-            from edge_slm.signing import generate
+            from edge_slm.engine.signing import generate
 
             private, public = generate(args.out)
             raw = public_key_bytes(str(public))

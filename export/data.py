@@ -12,9 +12,7 @@ import zlib
 from pathlib import Path
 from typing import Iterator, Mapping
 
-from edge_slm.labelled import DataError, Example, read_jsonl
-
-__all__ = ["DataError", "Example", "read_jsonl", "read_snips", "read_slurp", "relabel", "from_bio"]
+from edge_slm.engine.labelled import DataError, Example
 
 
 def from_bio(words: list[str], tags: list[str], intent: str, where: str) -> Example:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
-from edge_slm.decode import BioViterbi, intent_tag_masks, softmax, split_words, tags_to_spans
-from edge_slm.metrics import Scores, agreement
-from edge_slm.nlu import Engine
+from edge_slm.engine.decode import split_words
+from edge_slm.engine.labelled import Example
+from edge_slm.engine.metrics import Scores, agreement
+from edge_slm.engine.nlu import DEFAULT_THRESHOLD, Decoder, Engine
 
-from .data import Example
 from .features import Feature, batches
 from .model import JointModel
 
@@ -30,11 +29,10 @@ def score_engine(engine: Engine, examples: list[Example], batch: int = 64) -> tu
 def score_torch(model: JointModel, examples: list[Example], features: list[Feature],
                 intents: list[str], tags: list[str], out_of_scope: str | None,
                 intent_slots: dict[str, list[str]]) -> Scores:
-    """Same decoding as the runtime (argmax intent, BIO Viterbi over first sub-tokens, the
-    intent's own slot types)."""
+    """Scored with the runtime's own ``Decoder``: the same threshold, out-of-scope rule, BIO Viterbi
+    and per-intent slot types as the device, so every row of the manifest follows one set of rules."""
     model.eval()
-    decode_tags = BioViterbi(tags)
-    masks = intent_tag_masks(tags, intent_slots)
+    decoder = Decoder(intents, tags, out_of_scope, DEFAULT_THRESHOLD, intent_slots)
     scores = Scores()
     index = 0
     with torch.no_grad():
@@ -43,17 +41,13 @@ def score_torch(model: JointModel, examples: list[Example], features: list[Featu
             for row in range(batch.input_ids.shape[0]):
                 example = examples[index]
                 index += 1
-                intent = intents[int(intent_logits[row].argmax())]
-                positions = (batch.tags[row] >= 0).nonzero().flatten().tolist()
                 words = split_words(example.text)
-                probs = softmax(slot_logits[row, positions].numpy())
-                path = decode_tags(np.log(probs + 1e-9), masks.get(intent))
-                pred_slots = []
-                if intent != out_of_scope:
-                    for span in tags_to_spans(tags, path, probs):
-                        first, last = words[span.first_word], words[span.last_word]
-                        pred_slots.append((span.name, example.text[first.start:last.end]))
-                scores.add(example.intent, intent, example.slot_values(), pred_slots)
+                positions = (batch.tags[row] >= 0).nonzero().flatten().tolist()
+                first_tokens = positions + [-1] * (len(words) - len(positions))
+                intent, _, recognized, slots = decoder(example.text, words, first_tokens,
+                                                       intent_logits[row].numpy(), slot_logits[row].numpy())
+                predicted = intent if recognized else out_of_scope
+                scores.add(example.intent, predicted, example.slot_values(), [(s.name, s.raw) for s in slots])
     return scores
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 from tokenizers import Tokenizer
 
-from .data import Example
+from edge_slm.engine.labelled import Example
 
 IGNORE = -100
 

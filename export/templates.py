@@ -15,14 +15,29 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from hassil.expression import Alternative, Expression, ListReference, Permutation, RuleReference, Sentence, TextChunk
+from hassil.expression import (
+    Alternative,
+    Expression,
+    ListReference,
+    Permutation,
+    RuleReference,
+    Sentence,
+    TextChunk,
+)
 from hassil.expression import Sequence as HSequence
-from hassil.intents import IntentData, Intents, RangeSlotList, SlotList, TextSlotList, WildcardSlotList
+from hassil.intents import (
+    IntentData,
+    Intents,
+    RangeSlotList,
+    SlotList,
+    TextSlotList,
+    WildcardSlotList,
+)
 from hassil.parse_expression import parse_sentence
 
-from edge_slm.numbers import number_words
+from edge_slm.engine.labelled import DataError, Example
+from edge_slm.engine.numbers import number_words
 
-from .data import DataError, Example
 
 def _load_intents(source: Path) -> Intents:
     """Templates from a folder of YAML files, or one merged JSON file (as home-assistant-intents ships)."""

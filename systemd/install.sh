@@ -39,9 +39,9 @@ do_install() {
   local config="$ETC/$instance.toml"
   [ -f "$config" ] || install -m 0644 "$profile_file" "$config"
   # Fail here, with the reason, rather than in a restart loop later.
-  "$PREFIX/venv/bin/python" -m edge_slm.service_install dropin "$config" > /dev/null
+  "$PREFIX/venv/bin/python" -m edge_slm.service.install dropin "$config" > /dev/null
   mkdir -p "$UNITS/$unit.d"
-  "$PREFIX/venv/bin/python" -m edge_slm.service_install dropin "$config" > "$UNITS/$unit.d/10-profile.conf"
+  "$PREFIX/venv/bin/python" -m edge_slm.service.install dropin "$config" > "$UNITS/$unit.d/10-profile.conf"
   $SYSTEMCTL daemon-reload
   $SYSTEMCTL enable --now "$unit"
   echo "installed $unit (config $config); logs: journalctl -u $unit -f"

@@ -41,14 +41,14 @@ def bundle_copy(tiny_bundle: Path, tmp_path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def engine():
-    from edge_slm.nlu import Engine
+    from edge_slm.engine.nlu import Engine
 
     return Engine.load(None, threads=1)
 
 
 @pytest.fixture()
 def broker(tmp_path: Path):
-    from edge_slm.broker import LocalBroker
+    from edge_slm.service.broker import LocalBroker
 
     with LocalBroker(workdir=tmp_path / "broker") as running:
         yield running
@@ -58,7 +58,7 @@ def make_config(port: int, **sections: dict):
     """A real Config, as the daemon would load it, pointed at the test broker."""
     import dataclasses
 
-    from edge_slm.config import Config
+    from edge_slm.service.config import Config
 
     config = Config()
     mqtt_overrides = dict(sections.pop("mqtt", {}))
@@ -71,7 +71,7 @@ def make_config(port: int, **sections: dict):
 
 @pytest.fixture()
 def start_daemon(engine):
-    from edge_slm.daemon import Daemon
+    from edge_slm.service.daemon import Daemon
 
     started = []
 

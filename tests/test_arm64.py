@@ -6,9 +6,9 @@ import json
 import subprocess
 
 import pytest
-
 from conftest import ROOT, rigs_only
-from edge_slm.nlu import Engine
+
+from edge_slm.engine.nlu import Engine
 
 COMMANDS = [
     "turn on the lights in the kitchen", "switch off the ceiling fan in the bedroom",

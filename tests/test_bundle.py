@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from edge_slm import BUNDLE_FORMAT
-from edge_slm.bundle import BundleError, load_bundle
-from edge_slm.nlu import Engine
+from edge_slm.engine.bundle import BundleError, load_bundle
+from edge_slm.engine.nlu import Engine
 
 
 def test_default_bundle_verifies_and_lists_its_files() -> None:

@@ -12,10 +12,15 @@ import tarfile
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT
-from edge_slm.bundle import MAX_ARCHIVE_BYTES, BundleError, default_bundle_path, load_bundle
-from edge_slm.signing import generate
+
+from edge_slm.engine.bundle import (
+    MAX_ARCHIVE_BYTES,
+    BundleError,
+    default_bundle_path,
+    load_bundle,
+)
+from edge_slm.engine.signing import generate
 
 
 @pytest.fixture()
@@ -133,7 +138,7 @@ def test_a_tar_bundle_leaves_no_temporary_directory(default_copy: Path, tmp_path
         tar.add(default_copy, arcname="b")
     scratch = tmp_path / "scratch"
     scratch.mkdir()
-    code = ("import sys; from edge_slm.nlu import Engine; e = Engine.load(sys.argv[1], threads=1); "
+    code = ("import sys; from edge_slm.engine.nlu import Engine; e = Engine.load(sys.argv[1], threads=1); "
             "print(e.parse('turn on the kitchen lights').intent)")
     out = subprocess.run([sys.executable, "-c", code, str(archive)], capture_output=True, text=True, check=True,
                          env=dict(os.environ, TMPDIR=str(scratch)), cwd=ROOT)

@@ -6,11 +6,10 @@ import json
 import time
 
 import pytest
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
-
 from conftest import make_config
 from mqtt_helpers import Collector
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 PREFIX = "edge-slm/default"
 
@@ -136,14 +135,15 @@ def test_rate_limit_and_overload_answer_instead_of_growing(broker, start_daemon)
     assert codes.count("rate_limited") >= 6
     assert watch.count(f"{PREFIX}/response") >= 3
 
-    from edge_slm.daemon import Request
+    from edge_slm.service.daemon import Request
+    from edge_slm.service.messages import Source
 
     daemon.limiter.rate = 0  # isolate the queue bound
     release = __import__("threading").Event()
     real_parse = daemon.engine.parse
     daemon.engine.parse = lambda text: (release.wait(5), real_parse(text))[1]  # a slow model
     try:
-        results = [daemon.submit(Request(f"r{i}", "pause the music", "mqtt"))
+        results = [daemon.submit(Request(f"r{i}", "pause the music", Source.MQTT))
                    for i in range(daemon.queue.maxsize + 5)]
     finally:
         release.set()

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-from collections import Counter
 import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT
 from mqtt_helpers import Collector
 
@@ -74,8 +73,9 @@ def test_sigterm_finishes_and_publishes_offline(broker, tmp_path: Path) -> None:
 
 def test_broker_restart_in_the_middle_of_1000_commands_loses_none(tmp_path: Path, engine) -> None:
     from conftest import make_config
-    from edge_slm.broker import LocalBroker
-    from edge_slm.daemon import Daemon
+
+    from edge_slm.service.broker import LocalBroker
+    from edge_slm.service.daemon import Daemon
 
     broker = LocalBroker(workdir=tmp_path / "b", persistence=True).start()
     daemon = Daemon(make_config(broker.port, mqtt={"client_id": "restart-daemon", "keepalive": 5},
@@ -113,7 +113,7 @@ def _openssl(*args: str, cwd: Path) -> None:
 
 @pytest.fixture()
 def secure_broker(tmp_path: Path):
-    from edge_slm.broker import LocalBroker, free_port
+    from edge_slm.service.broker import LocalBroker, free_port
 
     pki = tmp_path / "pki"
     pki.mkdir()
@@ -137,7 +137,7 @@ def secure_broker(tmp_path: Path):
     broker = LocalBroker(port=plain, extra=extra + "allow_anonymous false\n", workdir=tmp_path / "broker")
     broker.start()
     assert broker.process is not None
-    from edge_slm.broker import wait_port
+    from edge_slm.service.broker import wait_port
 
     assert wait_port(port)
     yield port, pki
@@ -149,7 +149,8 @@ def test_tls_password_acl(secure_broker, tmp_path: Path, engine, caplog: pytest.
     import logging
 
     from conftest import make_config
-    from edge_slm.daemon import Daemon
+
+    from edge_slm.service.daemon import Daemon
 
     port, pki = secure_broker
     (tmp_path / "pw").write_text("s3cret-pass\n")
@@ -162,7 +163,7 @@ def test_tls_password_acl(secure_broker, tmp_path: Path, engine, caplog: pytest.
     daemon.start()
     try:
         assert daemon.wait_connected(10)
-        from edge_slm.mqtt import make_client
+        from edge_slm.service.mqtt import make_client
 
         seen: list[bytes] = []
         probe = make_client(dataclasses.replace(good, mqtt=dataclasses.replace(good.mqtt, client_id="probe")),
@@ -182,7 +183,7 @@ def test_tls_password_acl(secure_broker, tmp_path: Path, engine, caplog: pytest.
     finally:
         daemon.stop(drain_timeout=2)
 
-    caplog.set_level(logging.ERROR, logger="edge_slm.daemon")
+    caplog.set_level(logging.ERROR, logger="edge_slm.service.daemon")
     bad = make_config(port, mqtt={"username": "device", "password_file": str(tmp_path / "bad"),
                                   "tls_ca": str(pki / "ca.crt"), "host": "localhost", "client_id": "tls-bad"})
     intruder = Daemon(bad, engine=engine)

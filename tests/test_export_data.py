@@ -6,13 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
-
 from conftest import DATA
 
 pytest.importorskip("hassil")
 
+from edge_slm.engine.labelled import DataError, read_jsonl  # noqa: E402
 from export.build import load_dataset  # noqa: E402
-from export.data import DataError, from_bio, read_jsonl, read_slurp, read_snips, relabel  # noqa: E402
+from export.data import from_bio, read_slurp, read_snips, relabel  # noqa: E402
 from export.recipe import RecipeError, load_recipe  # noqa: E402
 from export.templates import TemplateSampler, number_words  # noqa: E402
 

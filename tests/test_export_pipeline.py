@@ -8,10 +8,10 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import DATA, ROOT
-from edge_slm.bundle import load_bundle, sha256_file
-from edge_slm.nlu import Engine
+
+from edge_slm.engine.bundle import load_bundle, sha256_file
+from edge_slm.engine.nlu import Engine
 
 pytest.importorskip("torch")
 
@@ -79,7 +79,7 @@ def test_fused_graph_and_its_pytorch_baseline_agree(tiny_bundle: Path) -> None:
     import numpy as np
     import torch
 
-    from edge_slm.torch_baseline import load_torch_baseline
+    from edge_slm.bench.torch_baseline import load_torch_baseline
 
     manifest = json.loads((tiny_bundle / "manifest.json").read_text())
     assert {"QAttention", "SkipLayerNormalization"} <= set(manifest["quantization"]["graph_ops"])

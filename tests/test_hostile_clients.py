@@ -13,11 +13,10 @@ import time
 from pathlib import Path
 
 import pytest
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
-
 from conftest import make_config
 from mqtt_helpers import Collector
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 PREFIX = "edge-slm/default"
 GOOD = "turn off the porch light"
@@ -147,7 +146,7 @@ def test_failures_inside_handling_and_inside_the_error_path_become_answers(broke
             raise OSError("socket gone")
         return real_publish(topic, *args, **kwargs)
 
-    caplog.set_level(logging.ERROR, logger="edge_slm.daemon")
+    caplog.set_level(logging.ERROR, logger="edge_slm.service.daemon")
     daemon.engine.parse = broken_parse
     daemon.client.publish = flaky_publish
     try:
@@ -166,7 +165,7 @@ def test_failures_inside_handling_and_inside_the_error_path_become_answers(broke
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 def test_a_dead_worker_takes_the_service_offline_with_exit_status_1(broker, engine) -> None:
-    from edge_slm.daemon import Daemon
+    from edge_slm.service.daemon import Daemon
 
     daemon = Daemon(make_config(broker.port, mqtt={"client_id": "dies"}), engine=engine)
     daemon.start()
@@ -206,17 +205,19 @@ def test_escalation_replies_are_checked_field_by_field(broker, start_daemon) -> 
 
 
 def test_numbers_too_large_for_json_stay_text(engine) -> None:
-    from edge_slm.wire import encode
+    from edge_slm.service.messages import IntentMessage, ModelInfo, Source
+    from edge_slm.service.wire import encode
 
     parse = engine.parse("set the bedroom lights to " + "9" * 400 + " percent")
-    message = engine.message(parse, id="big", source="mqtt", latency_ms=1.0)
+    message = IntentMessage.from_parse(parse, id="big", source=Source.MQTT, model=ModelInfo("home", "x"),
+                                       latency_ms=1.0).to_dict()
     text = encode(message).decode()
     json.loads(text, parse_constant=lambda name: pytest.fail(f"{name} in the message"))
     assert all(not isinstance(s["value"], float) or s["value"] < 1e15 for s in message["slots"])
 
 
 def test_long_hermes_ids_are_truncated_before_use(broker, start_daemon, caplog) -> None:
-    caplog.set_level(logging.INFO, logger="edge_slm.daemon")
+    caplog.set_level(logging.INFO, logger="edge_slm.service.daemon")
     start_daemon(make_config(broker.port))
     watch = Collector(broker.port, ["hermes/#"])
     watch.publish("hermes/nlu/query", json.dumps({"input": "pause the music", "id": "i" * 10000,
@@ -245,7 +246,7 @@ def test_home_assistant_birth_floods_cost_one_discovery_round(broker, start_daem
 
 
 def test_client_id_collision_is_named_in_the_log(broker, start_daemon, caplog) -> None:
-    caplog.set_level(logging.WARNING, logger="edge_slm.daemon")
+    caplog.set_level(logging.WARNING, logger="edge_slm.service.daemon")
     start_daemon(make_config(broker.port, mqtt={"client_id": "twin"}))
     start_daemon(make_config(broker.port, mqtt={"client_id": "twin"}))
     deadline = time.monotonic() + 15
@@ -256,10 +257,10 @@ def test_client_id_collision_is_named_in_the_log(broker, start_daemon, caplog) -
 
 
 def test_an_unreachable_broker_is_logged_with_host_port_and_reason(engine, caplog) -> None:
-    from edge_slm.broker import free_port
-    from edge_slm.daemon import Daemon
+    from edge_slm.service.broker import free_port
+    from edge_slm.service.daemon import Daemon
 
-    caplog.set_level(logging.INFO, logger="edge_slm.daemon")
+    caplog.set_level(logging.INFO, logger="edge_slm.service.daemon")
     port = free_port()
     daemon = Daemon(make_config(port, mqtt={"client_id": "nobody-home"}), engine=engine)
     daemon.start()
@@ -277,7 +278,7 @@ def test_an_unreachable_broker_is_logged_with_host_port_and_reason(engine, caplo
 
 
 def test_a_world_readable_password_file_is_refused(tmp_path: Path) -> None:
-    from edge_slm.config import ConfigError
+    from edge_slm.service.config import ConfigError
 
     secret = tmp_path / "pw"
     secret.write_text("hunter2\n")

@@ -3,9 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge_slm.decode import BioViterbi, split_words, tags_to_spans
-from edge_slm.numbers import words_to_number
-
+from edge_slm.engine.decode import BioViterbi, split_words, tags_to_spans
+from edge_slm.engine.numbers import words_to_number
 
 
 # The textbook O(tags^2) Viterbi over an explicit transition matrix: the reference the
@@ -77,7 +76,7 @@ def test_viterbi_never_starts_a_span_with_i() -> None:
 
 
 def test_scores_hand_computed() -> None:
-    from edge_slm.metrics import Scores
+    from edge_slm.engine.metrics import Scores
 
     scores = Scores()
     # gold slots 3, predicted 3, 2 right -> P = R = F1 = 66.67; intents 2/3; exact 1/3
@@ -92,7 +91,7 @@ def test_scores_hand_computed() -> None:
 
 
 def test_fast_bio_viterbi_matches_the_generic_one() -> None:
-    from edge_slm.decode import bio_tags
+    from edge_slm.engine.decode import bio_tags
 
     tags = bio_tags(["area", "name", "brightness"])
     fast, generic = BioViterbi(tags), bio_transitions(tags)
@@ -109,7 +108,7 @@ def test_fast_bio_viterbi_matches_the_generic_one() -> None:
 
 
 def test_bio_validity() -> None:
-    from edge_slm.decode import bio_tags
+    from edge_slm.engine.decode import bio_tags
 
     tags = bio_tags(["area", "name"])
     check = BioViterbi(tags).valid
@@ -126,7 +125,7 @@ def test_bio_validity() -> None:
 def test_bench_plot_is_valid_svg_with_a_bar_per_measure() -> None:
     import xml.etree.ElementTree as ET
 
-    from edge_slm.bench import svg
+    from edge_slm.bench.runtime import svg
 
     result = {"machine": {"cores": 2},
               "onnxruntime_int8": {"threads_1": {"p50_ms": 1.8}, "threads_2": {"p50_ms": 1.4}},
@@ -140,7 +139,7 @@ def test_bench_plot_is_valid_svg_with_a_bar_per_measure() -> None:
 
 
 def test_intent_mask_keeps_the_path_to_the_intents_slot_types() -> None:
-    from edge_slm.decode import bio_tags, intent_tag_masks
+    from edge_slm.engine.decode import bio_tags, intent_tag_masks
 
     tags = bio_tags(["area", "artist", "playlist"])
     masks = intent_tag_masks(tags, {"AddToPlaylist": ["playlist"], "Other": []})
@@ -158,7 +157,7 @@ def test_intent_mask_keeps_the_path_to_the_intents_slot_types() -> None:
 
 
 def test_a_slot_is_not_split_into_back_to_back_spans_of_its_own_type() -> None:
-    from edge_slm.decode import bio_tags
+    from edge_slm.engine.decode import bio_tags
 
     tags = bio_tags(["artist", "service"])
     ids = {t: i for i, t in enumerate(tags)}

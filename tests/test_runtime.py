@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT
-from edge_slm.nlu import Engine, InputError
+
+from edge_slm.engine.nlu import Engine, InputError
 
 KNOWN = [
     ("turn on the lights in the kitchen", "HassTurnOn", {"area": "kitchen"}),
@@ -130,8 +130,9 @@ def test_eval_numbers_match_a_hand_computed_file(tmp_path: Path) -> None:
 def test_runtime_never_loads_torch_in_a_fresh_process() -> None:
     probe = (
         "import sys\n"
-        "from edge_slm.nlu import Engine\n"
-        "from edge_slm import daemon, cli, config, hermes, homeassistant, mqtt\n"
+        "from edge_slm.engine.nlu import Engine\n"
+        "from edge_slm.service import daemon, config, hermes, homeassistant, mqtt\n"
+        "from edge_slm.cli import main\n"
         "Engine.load(None).parse('turn on the kitchen lights')\n"
         "heavy = [m for m in ('torch', 'transformers', 'optimum', 'export') if m in sys.modules]\n"
         "print(heavy)\n"
@@ -142,11 +143,42 @@ def test_runtime_never_loads_torch_in_a_fresh_process() -> None:
 
 
 def test_runtime_source_imports_only_light_packages() -> None:
-    allowed_heavy = {"torch_baseline.py", "bench.py"}  # the benchmark's optional PyTorch baseline
+    allowed_heavy = {"torch_baseline.py", "runtime.py"}  # the benchmark's optional PyTorch baseline
     for path in (ROOT / "edge_slm").rglob("*.py"):
         text = path.read_text()
-        if path.name in allowed_heavy:
+        if path.parent.name == "bench" and path.name in allowed_heavy:
             continue
         for banned in ("import torch", "from torch", "import transformers", "from transformers", "optimum",
                        "from export", "import export"):
             assert banned not in text, f"{path.relative_to(ROOT)} uses {banned!r}"
+
+
+LAYERS = {
+    # package: what it may import from edge_slm (besides itself and the top-level version)
+    "engine": set(),
+    "service": {"engine"},
+    "voice": {"engine", "service"},
+    "cli": {"engine", "service", "voice", "bench"},
+    "bench": {"engine", "service", "voice"},
+}
+
+
+def _edge_imports(path: Path) -> set[str]:
+    import ast
+
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("edge_slm."):
+            found.add(node.module.split(".")[1])
+        elif isinstance(node, ast.Import):
+            found |= {a.name.split(".")[1] for a in node.names if a.name.startswith("edge_slm.")}
+    return found
+
+
+def test_each_layer_imports_only_the_layers_below_it() -> None:
+    for layer, allowed in LAYERS.items():
+        for path in (ROOT / "edge_slm" / layer).rglob("*.py"):
+            used = _edge_imports(path) - {layer, "errors"}  # the one error base is shared by all
+            assert used <= allowed, f"{path.relative_to(ROOT)} imports edge_slm.{sorted(used - allowed)}"
+    for path in (ROOT / "export").rglob("*.py"):
+        assert _edge_imports(path) <= {"engine"}, f"{path.relative_to(ROOT)} reaches past edge_slm.engine"

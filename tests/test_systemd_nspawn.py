@@ -7,7 +7,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, rigs_only
 
 pytestmark = [pytest.mark.slow, rigs_only()]

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from conftest import ROOT
 from voice_helpers import alsa_mic, have_speech_tools, raw_samples, silence, speak
 
@@ -120,7 +119,7 @@ def test_endpointer_keeps_the_speech_and_only_a_short_tail_of_the_closing_silenc
 
 
 def test_minutes_of_silence_and_noise_publish_nothing_with_flat_memory() -> None:
-    from edge_slm.config import VoiceConfig
+    from edge_slm.service.config import VoiceConfig
     from edge_slm.voice.pipeline import VoicePipeline
 
     pipeline = VoicePipeline(VoiceConfig(), ROOT / "edge_slm" / "bundles" / "default")

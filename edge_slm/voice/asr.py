@@ -18,9 +18,10 @@ from typing import Protocol
 
 import numpy as np
 
-from ..numbers import number_words
-from .audio import RATE
-from .lm import build_arpa
+from edge_slm.engine.numbers import number_words
+from edge_slm.errors import EdgeSlmError, ErrorCode
+from edge_slm.voice.audio import RATE
+from edge_slm.voice.lm import build_arpa
 
 log = logging.getLogger("edge_slm.voice")
 _WORD = re.compile(r"[a-z']+|\d+(?:\.5)?")
@@ -43,8 +44,10 @@ def with_noise_floor(audio: np.ndarray, rms: float = NOISE_FLOOR_RMS) -> np.ndar
     return np.clip(audio.astype(np.float64) + noise, -32768, 32767).astype(np.int16)
 
 
-class AsrError(RuntimeError):
-    pass
+class AsrError(EdgeSlmError, RuntimeError):
+    """A recogniser that cannot run (no model, a model it cannot read)."""
+
+    default_code = ErrorCode.ASR_UNAVAILABLE
 
 
 @dataclass(frozen=True)

@@ -11,14 +11,18 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from edge_slm.errors import EdgeSlmError, ErrorCode
+
 RATE = 16000
 # Rates capture hardware commonly offers, tried when the configured one is refused.
 FALLBACK_RATES = (48000, 44100, 32000, 22050, 16000)
 log = logging.getLogger("edge_slm.voice")
 
 
-class AudioError(RuntimeError):
+class AudioError(EdgeSlmError, RuntimeError):
     """Audio that cannot be used; the message says why and what to do."""
+
+    default_code = ErrorCode.AUDIO_UNAVAILABLE
 
 
 def resample(samples: np.ndarray, rate: int, target: int = RATE) -> np.ndarray:

@@ -10,9 +10,9 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from ..config import VoiceConfig
-from .asr import Recognizer, Transcript, make_recognizer
-from .vad import Endpointer, Utterance, Vad
+from edge_slm.service.config import VoiceConfig
+from edge_slm.voice.asr import Recognizer, Transcript, make_recognizer
+from edge_slm.voice.vad import Endpointer, Utterance, Vad
 
 
 @dataclass(frozen=True)

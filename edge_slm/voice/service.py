@@ -10,33 +10,44 @@ import logging
 import queue
 import threading
 import uuid
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import Any, Callable, Protocol
 
-from .. import hermes
-from ..config import Config
-from ..wire import loads_untrusted
-from .audio import AudioError, Microphone, rescan
-from .pipeline import VoicePipeline
-
-if TYPE_CHECKING:
-    from ..daemon import Daemon
+from edge_slm.service import hermes
+from edge_slm.service.config import Config
+from edge_slm.service.wire import loads_untrusted
+from edge_slm.voice.audio import AudioError, Microphone, rescan
+from edge_slm.voice.pipeline import VoicePipeline
 
 log = logging.getLogger("edge_slm.voice")
 WAKEWORD_ID = "edge-slm"
 
 
+class Host(Protocol):
+    """What voice needs of the service it runs in (the daemon): no more."""
+
+    @property
+    def bundle_path(self) -> Path: ...
+
+    def submit_utterance(self, id: str, text: str, received: float, ctx: hermes.Context) -> bool: ...
+
+    def publish(self, topic: str, message: dict[str, Any]) -> None: ...
+
+    def on_topic(self, topic: str, handler: Callable[[bytes], None]) -> None: ...
+
+
 class VoiceService:
-    def __init__(self, config: Config, daemon: "Daemon", pipeline: VoicePipeline | None = None,
+    def __init__(self, config: Config, daemon: Host, pipeline: VoicePipeline | None = None,
                  microphone: Microphone | None = None) -> None:
         self.config = config
         self.daemon = daemon
-        self.pipeline = pipeline or VoicePipeline(config.voice, daemon.engine.bundle.path)
+        self.pipeline = pipeline or VoicePipeline(config.voice, daemon.bundle_path)
         self.microphone = microphone or Microphone(config.voice.device or None, config.voice.samplerate)
         self._stop: queue.Queue[bool] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="edge-slm-voice", daemon=True)
         self.session: str | None = None
-        daemon.handlers[hermes.START_LISTENING] = self._start_listening
-        daemon.handlers[hermes.STOP_LISTENING] = self._stop_listening
+        daemon.on_topic(hermes.START_LISTENING, self._start_listening)
+        daemon.on_topic(hermes.STOP_LISTENING, self._stop_listening)
 
     def start(self) -> "VoiceService":
         self._thread.start()
@@ -88,25 +99,23 @@ class VoiceService:
             pass
 
     def _publish(self, heard) -> None:  # noqa: ANN001 - Heard
-        from ..daemon import Request
-
         site = self.config.site.id
         session = self.session or uuid.uuid4().hex
         ctx = hermes.Context(site, session, None)
         if heard.woke:
-            self.daemon.publish_raw(hermes.hotword_topic(WAKEWORD_ID), hermes.hotword_detected(WAKEWORD_ID, ctx))
+            self.daemon.publish(hermes.hotword_topic(WAKEWORD_ID), hermes.HotwordDetected(WAKEWORD_ID, ctx).to_dict())
         if not heard.transcript.text:
             return
-        self.daemon.publish_raw(hermes.TEXT_CAPTURED, hermes.text_captured(
+        self.daemon.publish(hermes.TEXT_CAPTURED, hermes.TextCaptured(
             heard.transcript.text, heard.transcript.confidence, heard.transcript.audio_seconds, ctx,
-            WAKEWORD_ID if heard.woke else None))
+            WAKEWORD_ID if heard.woke else None).to_dict())
         request_id = uuid.uuid4().hex
-        self.daemon.submit(Request(request_id, heard.transcript.text, "voice", received=heard.end_of_speech,
-                                   ctx=hermes.Context(site, session, request_id)))
+        self.daemon.submit_utterance(request_id, heard.transcript.text, heard.end_of_speech,
+                                     hermes.Context(site, session, request_id))
         self.session = None
 
 
-def start_voice(config: Config, daemon: "Daemon") -> VoiceService | None:
+def start_voice(config: Config, daemon: Host) -> VoiceService | None:
     try:
         return VoiceService(config, daemon).start()
     except Exception as exc:  # voice is optional: text over MQTT must keep working

@@ -4,7 +4,7 @@ import json
 import platform
 import sys
 
-from edge_slm.nlu import Engine
+from edge_slm.engine.nlu import Engine
 
 engine = Engine.load(None, threads=1, cache_size=0)
 texts = json.loads(sys.argv[1])

@@ -41,7 +41,7 @@ find "$ROOT$site/edge_slm" -name __pycache__ -prune -exec rm -rf {} +
 cat > "$ROOT/opt/edge-slm/venv/bin/edge-slm" <<'SH'
 #!/opt/edge-slm/venv/bin/python
 import sys
-from edge_slm.cli import main
+from edge_slm.cli.main import main
 sys.exit(main())
 SH
 chmod +x "$ROOT/opt/edge-slm/venv/bin/edge-slm"

@@ -15,7 +15,8 @@ import json
 import random
 from pathlib import Path
 
-from export.data import Example, read_slurp, read_snips, relabel
+from edge_slm.engine.labelled import Example
+from export.data import read_slurp, read_snips, relabel
 
 HERE = Path(__file__).parent
 SKIP = ("iot_", "audio_", "datetime_", "lists_", "alarm_", "music", "play_", "cleaning", "set", "query", "podcasts")

@@ -17,13 +17,17 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from edge_slm.errors import EdgeSlmError, ErrorCode
+
 SIGNATURE = "manifest.sig"
 ALGORITHM = "ed25519"
 DEFAULT_KEY = "default"  # [model] trusted_keys entry meaning the key the shipped bundle is signed with
 
 
-class SignatureError(Exception):
+class SignatureError(EdgeSlmError):
     """A key or signature that cannot be used; the message says which and why."""
+
+    default_code = ErrorCode.BUNDLE_INVALID
 
 
 def key_id(public_raw: bytes) -> str:

@@ -12,7 +12,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .config import Config, ConfigError, load_config
+from edge_slm.service.config import Config, ConfigError, load_config
 
 DEMO_COMMANDS = [
     "turn on the kitchen lights",
@@ -35,9 +35,9 @@ def _load(path: str | None) -> Config:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from . import logs
-    from .bundle import BundleError
-    from .daemon import Daemon
+    from edge_slm.engine.bundle import BundleError
+    from edge_slm.service import logs
+    from edge_slm.service.daemon import Daemon
 
     config = _load(args.config)
     logs.setup(config.service.log_level)
@@ -51,7 +51,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 2
     voice = None
     if config.voice.enabled:
-        from .voice.service import start_voice
+        from edge_slm.voice.service import start_voice
 
         voice = start_voice(config, daemon)
     daemon.start()
@@ -78,18 +78,19 @@ def cmd_listen(args: argparse.Namespace) -> int:
     import uuid
     from pathlib import Path
 
-    from .nlu import Engine, InputError
-    from .voice.asr import AsrError
-    from .voice.audio import AudioError, Microphone, read_wav
-    from .voice.pipeline import VoicePipeline
-
-    from . import logs
+    from edge_slm.engine.nlu import Engine, InputError
+    from edge_slm.service import logs
+    from edge_slm.service.messages import IntentMessage, ModelInfo, Source
+    from edge_slm.voice.asr import AsrError
+    from edge_slm.voice.audio import AudioError, Microphone, read_wav
+    from edge_slm.voice.pipeline import VoicePipeline
 
     config = _load(args.config)
     logs.setup("warning")
     bundle = args.bundle or config.model.bundle
     engine = Engine.load(bundle, threads=config.model.threads, threshold=config.model.confidence_threshold,
                          trusted_keys=config.model.trusted_keys)
+    model = ModelInfo(engine.manifest.name, engine.manifest.version)
     try:
         pipeline = VoicePipeline(config.voice, engine.bundle.path)
         if args.wav:
@@ -106,12 +107,12 @@ def cmd_listen(args: argparse.Namespace) -> int:
                 parse = engine.parse(heard.transcript.text)
             except InputError:
                 continue
-            message = engine.message(parse, id=uuid.uuid4().hex, source="voice",
-                                     latency_ms=(time.perf_counter() - heard.end_of_speech) * 1000)
-            message["asr"] = {"recognizer": pipeline.recognizer.name, "confidence": heard.transcript.confidence,
-                              "audio_s": round(heard.transcript.audio_seconds, 3),
-                              "rtf": round(heard.transcript.real_time_factor, 4)}
-            print(json.dumps(message, ensure_ascii=False), flush=True)
+            asr = {"recognizer": pipeline.recognizer.name, "confidence": heard.transcript.confidence,
+                   "audio_s": round(heard.transcript.audio_seconds, 3),
+                   "rtf": round(heard.transcript.real_time_factor, 4)}
+            message = IntentMessage.from_parse(parse, id=uuid.uuid4().hex, source=Source.VOICE, model=model,
+                                               latency_ms=(time.perf_counter() - heard.end_of_speech) * 1000, asr=asr)
+            print(json.dumps(message.to_dict(), ensure_ascii=False), flush=True)
     except (AudioError, AsrError) as exc:
         print(f"edge-slm listen: {exc}", file=sys.stderr)
         return 2
@@ -131,9 +132,9 @@ def _broker_reachable(config: Config) -> bool:
 def cmd_demo(args: argparse.Namespace) -> int:
     import paho.mqtt.client as mqtt
 
-    from .broker import BrokerError, LocalBroker
-    from .daemon import Daemon
-    from .mqtt import make_client
+    from edge_slm.service.broker import BrokerError, LocalBroker
+    from edge_slm.service.daemon import Daemon
+    from edge_slm.service.mqtt import make_client
 
     config = _load(args.config)
     broker = None

@@ -7,10 +7,9 @@ bundle, then one method per stage (``encode``, ``run``, ``decode``) and
 
 from __future__ import annotations
 
-import time
 import unicodedata
 from collections import OrderedDict
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from threading import Lock
 from typing import Any, Iterable
@@ -19,12 +18,22 @@ import numpy as np
 import onnxruntime as ort
 from tokenizers import Tokenizer
 
-from .bundle import Bundle, load_bundle
-from .decode import BioViterbi, Word, intent_tag_masks, softmax, split_words, tags_to_spans, word_first_tokens
-from .numbers import words_to_number
-from .respond import Responder
+from edge_slm.engine.bundle import Bundle, load_bundle
+from edge_slm.engine.decode import (
+    BioViterbi,
+    Word,
+    intent_tag_masks,
+    softmax,
+    split_words,
+    tags_to_spans,
+    word_first_tokens,
+)
+from edge_slm.engine.numbers import words_to_number
+from edge_slm.engine.respond import Responder
+from edge_slm.errors import EdgeSlmError, ErrorCode
 
 MAX_TEXT_CHARS = 1000
+DEFAULT_THRESHOLD = 0.5  # [model] confidence_threshold's default; the export scores under it too
 _GRAPH_LEVELS = {
     "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
     "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
@@ -38,13 +47,11 @@ NUMERIC_SLOTS = {
 }
 
 
-class InputError(ValueError):
+class InputError(EdgeSlmError, ValueError):
     """Text the engine will not parse; ``code`` is a stable string for clients."""
 
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+    def __init__(self, code: ErrorCode | str, message: str) -> None:
+        super().__init__(message, code)
 
 
 @dataclass(frozen=True)
@@ -69,9 +76,6 @@ class Parse:
     def slot_values(self) -> dict[str, Any]:
         return {slot.name: slot.value for slot in self.slots}
 
-    def slots_as_dicts(self) -> list[dict[str, Any]]:
-        return [asdict(slot) for slot in self.slots]
-
 
 def clean_text(text: str, max_chars: int = MAX_TEXT_CHARS) -> str:
     """Whitespace-collapsed text with control characters removed; raises InputError."""
@@ -90,6 +94,47 @@ def clean_text(text: str, max_chars: int = MAX_TEXT_CHARS) -> str:
     return cleaned
 
 
+def slot_value(name: str, raw: str) -> Any:
+    """What a hub gets for a slot: numbers as numbers ("fifty percent" -> 50), the rest lower-cased."""
+    if name in NUMERIC_SLOTS:
+        number = words_to_number(raw)
+        if number is not None:
+            return number
+    return raw.lower()
+
+
+class Decoder:
+    """Model outputs to intent and slots, under the runtime's rules: the confidence threshold, the
+    out-of-scope class, a BIO Viterbi pass over each word's first sub-token, and each intent kept to
+    its own slot types.  The export scores its PyTorch models with this same object."""
+
+    def __init__(self, intents: list[str], tags: list[str], out_of_scope: str | None, threshold: float,
+                 intent_slots: dict[str, list[str]]) -> None:
+        self.intents, self.tags, self.out_of_scope, self.threshold = intents, tags, out_of_scope, threshold
+        self._viterbi = BioViterbi(tags)
+        self._tag_masks = intent_tag_masks(tags, intent_slots)
+
+    def __call__(self, text: str, words: list[Word], first_tokens: list[int], intent_logits: np.ndarray,
+                 slot_logits: np.ndarray) -> tuple[str, float, bool, tuple[Slot, ...]]:
+        probs = softmax(intent_logits.astype(np.float32))
+        best = int(probs.argmax())
+        intent = self.intents[best]
+        confidence = float(probs[best])
+        recognized = confidence >= self.threshold and intent != self.out_of_scope
+        kept = [i for i, t in enumerate(first_tokens) if t >= 0]
+        slots: list[Slot] = []
+        if kept and recognized:
+            token_logits = slot_logits[[first_tokens[i] for i in kept]].astype(np.float32)
+            tag_probs = softmax(token_logits)
+            path = self._viterbi(np.log(tag_probs + 1e-9), self._tag_masks.get(intent))
+            for span in tags_to_spans(self.tags, path, tag_probs):
+                first, last = words[kept[span.first_word]], words[kept[span.last_word]]
+                raw = text[first.start:last.end]
+                slots.append(Slot(span.name, slot_value(span.name, raw), raw,
+                                  first.start, last.end, round(span.confidence, 4)))
+        return intent, round(confidence, 4), recognized, tuple(slots)
+
+
 @dataclass
 class _Encoded:
     words: list[list[Word]]
@@ -106,10 +151,8 @@ class Engine:
         self.session = session
         self.tokenizer = tokenizer
         self.responder = responder
-        self.threshold = threshold
-        self.tags = self.manifest.tags
-        self._viterbi = BioViterbi(self.tags)
-        self._tag_masks = intent_tag_masks(self.tags, self.manifest.intent_slots)
+        self.decoder = Decoder(self.manifest.intents, self.manifest.tags, self.manifest.out_of_scope, threshold,
+                               self.manifest.intent_slots)
         self._input_names = {i.name for i in session.get_inputs()}
         self._cache: OrderedDict[str, Parse] = OrderedDict()
         self._cache_size = cache_size
@@ -118,7 +161,7 @@ class Engine:
     # ------------------------------------------------------------------ load
     @classmethod
     def load(cls, bundle: str | Path | Bundle | None = None, *, threads: int = 2,
-             optimization: str = "all", threshold: float = 0.5, cache_size: int = 256,
+             optimization: str = "all", threshold: float = DEFAULT_THRESHOLD, cache_size: int = 256,
              model_file: str = "model.onnx", trusted_keys: list[str] | None = None) -> "Engine":
         loaded = bundle if isinstance(bundle, Bundle) else load_bundle(bundle, trusted_keys)
         options = ort.SessionOptions()
@@ -155,34 +198,11 @@ class Engine:
 
     def decode(self, text: str, words: list[Word], first_tokens: list[int],
                intent_logits: np.ndarray, slot_logits: np.ndarray) -> Parse:
-        probs = softmax(intent_logits.astype(np.float32))
-        best = int(probs.argmax())
-        intent = self.manifest.intents[best]
-        confidence = float(probs[best])
-        recognized = confidence >= self.threshold and intent != self.manifest.out_of_scope
-        kept = [i for i, t in enumerate(first_tokens) if t >= 0]
-        slots: list[Slot] = []
-        if kept and recognized:
-            token_logits = slot_logits[[first_tokens[i] for i in kept]].astype(np.float32)
-            tag_probs = softmax(token_logits)
-            path = self._viterbi(np.log(tag_probs + 1e-9), self._tag_masks.get(intent))
-            for span in tags_to_spans(self.tags, path, tag_probs):
-                first, last = words[kept[span.first_word]], words[kept[span.last_word]]
-                raw = text[first.start:last.end]
-                slots.append(Slot(span.name, self._value(span.name, raw), raw,
-                                  first.start, last.end, round(span.confidence, 4)))
+        intent, confidence, recognized, slots = self.decoder(text, words, first_tokens, intent_logits, slot_logits)
         # Normalised values read better in a reply: "set to 50%", not "set to fifty%".
         values = {s.name: str(s.value) for s in slots}
         response = self.responder.render(intent if recognized else None, values)
-        return Parse(text, intent, round(confidence, 4), recognized, tuple(slots), response)
-
-    @staticmethod
-    def _value(name: str, raw: str) -> Any:
-        if name in NUMERIC_SLOTS:
-            number = words_to_number(raw)
-            if number is not None:
-                return number
-        return raw.lower()
+        return Parse(text, intent, confidence, recognized, slots, response)
 
     # ------------------------------------------------------------ public API
     def parse(self, text: str) -> Parse:
@@ -221,20 +241,3 @@ class Engine:
             self._cache.move_to_end(key)
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
-
-    def message(self, parse: Parse, *, id: str, source: str, latency_ms: float) -> dict[str, Any]:
-        """The JSON of the ``intent`` topic (DESIGN.md), plus ``response``."""
-        return {
-            "id": id,
-            "text": parse.text,
-            "source": source,
-            "intent": {"name": parse.intent if parse.recognized else None,
-                       "confidence": parse.confidence},
-            "best": {"name": parse.intent, "confidence": parse.confidence},
-            "recognized": parse.recognized,
-            "slots": parse.slots_as_dicts(),
-            "model": {"name": self.manifest.name, "version": self.manifest.version},
-            "latency_ms": round(latency_ms, 3),
-            "time": time.time(),
-            "response": parse.response,
-        }

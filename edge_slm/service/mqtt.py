@@ -15,20 +15,28 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.properties import Properties
 from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
-from .config import Config
-from .wire import MAX_ID_CHARS, UntrustedJsonError, loads_untrusted, safe_str
+from edge_slm.errors import EdgeSlmError, ErrorCode
+from edge_slm.service.config import Config
+from edge_slm.service.wire import (
+    MAX_ID_CHARS,
+    UntrustedJsonError,
+    loads_untrusted,
+    safe_str,
+)
 
-log = logging.getLogger("edge_slm.mqtt")
+log = logging.getLogger("edge_slm.service.mqtt")
 QOS = 1
 
 
-class CommandError(ValueError):
-    def __init__(self, code: str, message: str, id: str | None = None) -> None:
-        super().__init__(message)
-        self.code, self.message, self.id = code, message, id
+class CommandError(EdgeSlmError, ValueError):
+    """A command payload refused before it reaches the engine; ``id`` is the client's, if it had one."""
+
+    def __init__(self, code: ErrorCode | str, message: str, id: str | None = None) -> None:
+        super().__init__(message, code)
+        self.id = id
 
 
 @dataclass(frozen=True)

@@ -13,30 +13,52 @@ import hashlib
 import logging
 import math
 import queue
-import re
 import signal
 import socket
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from . import hermes, homeassistant, sdnotify
-from .acks import Acks, Delivery
-from .config import Config
-from .mqtt import QOS, CommandError, Topics, connect, decode_command, make_client, reason_text, response_topic_refusal
-from .nlu import Engine, InputError, Parse
-from .ratelimit import RateLimiter
-from .recent import RecentIds
-from .wire import UntrustedJsonError, encode, loads_untrusted, safe_str
+from edge_slm.engine.nlu import Engine, InputError, Parse
+from edge_slm.errors import ErrorCode
+from edge_slm.service import hermes, homeassistant, sdnotify
+from edge_slm.service.acks import Acks, Delivery
+from edge_slm.service.config import Config
+from edge_slm.service.limits import RateLimiter
+from edge_slm.service.messages import (
+    ErrorMessage,
+    EscalationReply,
+    EscalationRequest,
+    Guess,
+    IntentMessage,
+    ModelInfo,
+    NotRecognizedMessage,
+    ResponseMessage,
+    Source,
+    State,
+    StatusMessage,
+)
+from edge_slm.service.mqtt import (
+    QOS,
+    CommandError,
+    Topics,
+    connect,
+    decode_command,
+    make_client,
+    reason_text,
+    response_topic_refusal,
+)
+from edge_slm.service.recent import RecentIds
+from edge_slm.service.wire import UntrustedJsonError, encode, loads_untrusted, safe_str
 
-log = logging.getLogger("edge_slm.daemon")
+log = logging.getLogger("edge_slm.service.daemon")
 DISCOVERY_MIN_INTERVAL_S = 10.0
-_INTENT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,63}")
 TAKEOVER = "Session taken over"
 
 
@@ -44,7 +66,7 @@ TAKEOVER = "Session taken over"
 class Request:
     id: str
     text: str
-    source: str  # "mqtt", "hermes" or "voice"
+    source: Source
     received: float = field(default_factory=time.perf_counter)
     response_topic: str | None = None
     correlation: bytes | None = None
@@ -90,8 +112,9 @@ class Daemon:
         self._worker = threading.Thread(target=self._work, name="edge-slm-worker", daemon=True)
         self._timer = threading.Thread(target=self._tick, name="edge-slm-timer", daemon=True)
         self.client_id = config.mqtt.client_id or f"edge-slm-{config.site.id}-{socket.gethostname()}"[:64]
+        self.model = ModelInfo(self.engine.manifest.name, self.engine.manifest.version)
         self.client = make_client(config, self.client_id, self.topics.status,
-                                  encode({"state": "offline", "site": config.site.id}))
+                                  encode(StatusMessage(State.OFFLINE, config.site.id).to_dict()))
         self.client.manual_ack_set(ack_after_answer)
         self.acks = Acks(self.client)
         self.client.on_connect = self._on_connect
@@ -170,7 +193,8 @@ class Daemon:
         deadline = time.monotonic() + 3
         while self.acks.pending() and self.connected.is_set() and time.monotonic() < deadline:
             time.sleep(0.01)
-        info = self.client.publish(self.topics.status, encode({"state": "offline", "site": self.config.site.id}),
+        info = self.client.publish(self.topics.status,
+                                   encode(StatusMessage(State.OFFLINE, self.config.site.id).to_dict()),
                                    qos=QOS, retain=True)
         try:
             info.wait_for_publish(timeout=3)
@@ -207,10 +231,9 @@ class Daemon:
         self.acks.connected()
         self._connected_at = time.monotonic()
         client.subscribe([(t, QOS) for t in self._subscriptions()])
-        client.publish(self.topics.status, encode({
-            "state": "online", "site": self.config.site.id,
-            "model": {"name": self.engine.manifest.name, "version": self.engine.manifest.version}}),
-            qos=QOS, retain=True)
+        client.publish(self.topics.status,
+                       encode(StatusMessage(State.ONLINE, self.config.site.id, self.model).to_dict()),
+                       qos=QOS, retain=True)
         self._publish_discovery()
         self.connected.set()
         log.info("connected", extra={"broker": self._broker(),
@@ -270,7 +293,7 @@ class Daemon:
             taken = self._route(msg, delivery)
         except Exception:  # one bad message must never take the network thread down
             log.exception("message handling failed", extra={"topic": safe_str(msg.topic, 256)})
-            self._error("internal_error", "the message could not be processed")
+            self._error(ErrorCode.INTERNAL_ERROR, "the message could not be processed")
         finally:
             if not taken:
                 self.acks.now(delivery)
@@ -295,7 +318,7 @@ class Daemon:
         if msg.retain:
             # Retained: the broker replays it at every (re)start; "turn off the alarm" must not run each time.
             log.warning("retained command ignored", extra={"topic": topic})
-            self._error("retained", "retained commands are never executed; publish commands without retain "
+            self._error(ErrorCode.RETAINED, "retained commands are never executed; publish commands without retain "
                                     "(and clear this one with an empty retained message)")
             return False
         props = getattr(msg, "properties", None)
@@ -305,18 +328,18 @@ class Daemon:
         if topic == hermes.NLU_QUERY:
             try:
                 if len(msg.payload) > limits.max_payload_bytes:
-                    raise CommandError("payload_too_large", f"payload is {len(msg.payload)} bytes")
+                    raise CommandError(ErrorCode.PAYLOAD_TOO_LARGE, f"payload is {len(msg.payload)} bytes")
                 query = hermes.NluQuery.from_dict(loads_untrusted(msg.payload.decode("utf-8")))
                 if len(query.input) > limits.max_text_chars:
-                    raise CommandError("text_too_long", f"text is {len(query.input)} characters", query.id)
+                    raise CommandError(ErrorCode.TEXT_TOO_LONG, f"text is {len(query.input)} characters", query.id)
             except CommandError as exc:
                 self._error(exc.code, exc.message, exc.id)
                 return False
             except (ValueError, AttributeError) as exc:
-                self._error("invalid_hermes", f"hermes/nlu/query payload rejected ({safe_str(exc, 200)})")
+                self._error(ErrorCode.INVALID_HERMES, f"hermes/nlu/query payload rejected ({safe_str(exc, 200)})")
                 return False
             ctx = hermes.Context(query.site_id, query.session_id, query.id, query.custom_data)
-            return self.submit(Request(query.id or "", query.input, "hermes", ctx=ctx,
+            return self.submit(Request(query.id or "", query.input, Source.HERMES, ctx=ctx,
                                        intent_filter=query.intent_filter, delivery=delivery,
                                        key=self._key("hermes", query.id, msg), redelivered=bool(msg.dup)))
         try:
@@ -330,10 +353,10 @@ class Daemon:
             if refusal:
                 log.warning("response topic refused", extra={"id": command.id,
                                                              "response_topic": safe_str(response_topic, 256)})
-                self._error("invalid_field", refusal, command.id)
+                self._error(ErrorCode.INVALID_FIELD, refusal, command.id)
                 return False
         client_id = None if command.generated_id else command.id
-        return self.submit(Request(command.id, command.text, "mqtt", response_topic=response_topic,
+        return self.submit(Request(command.id, command.text, Source.MQTT, response_topic=response_topic,
                                    correlation=correlation, delivery=delivery,
                                    key=self._key("mqtt", client_id, msg), redelivered=bool(msg.dup)))
 
@@ -348,16 +371,16 @@ class Daemon:
     def submit(self, request: Request) -> bool:
         """Queue a request; False when it was answered with an error instead (its delivery is then the caller's)."""
         # Buckets per channel, never per client-chosen field: a Hermes siteId is whatever the sender says.
-        bucket = f"{request.source}:{self.config.site.id}"
+        bucket = f"{request.source.value}:{self.config.site.id}"
         if not self.limiter.allow(bucket):
-            self._error("rate_limited", f"more than {self.config.limits.rate_per_second:g} commands/s on the "
-                                        f"{request.source} channel", request.id or None, request.response_topic,
+            self._error(ErrorCode.RATE_LIMITED, f"more than {self.config.limits.rate_per_second:g} commands/s on the "
+                                        f"{request.source.value} channel", request.id or None, request.response_topic,
                         request.correlation)
             return False
         try:
             self.queue.put_nowait(request)
         except queue.Full:
-            self._error("overloaded", "the command queue is full; try again",
+            self._error(ErrorCode.OVERLOADED, "the command queue is full; try again",
                         request.id or None, request.response_topic, request.correlation)
             return False
         return True
@@ -387,7 +410,7 @@ class Daemon:
             self._handle(request)
         except Exception:
             log.exception("command failed", extra={"id": request.id, "source": request.source})
-            self._error("internal_error", "the command could not be processed", request.id or None,
+            self._error(ErrorCode.INTERNAL_ERROR, "the command could not be processed", request.id or None,
                         request.response_topic, request.correlation, delivery=request.delivery)
 
     def _is_duplicate(self, request: Request) -> bool:
@@ -399,7 +422,7 @@ class Daemon:
     def _handle(self, request: Request) -> None:
         if self._is_duplicate(request):
             log.info("duplicate command not executed", extra={"id": request.id, "source": request.source})
-            self._error("duplicate", "this command was already answered; it is not executed again",
+            self._error(ErrorCode.DUPLICATE, "this command was already answered; it is not executed again",
                         request.id or None, request.response_topic, request.correlation, delivery=request.delivery)
             return
         try:
@@ -418,37 +441,46 @@ class Daemon:
             return
         self._publish_parse(request, parse)
 
-    def _publish_parse(self, request: Request, parse: Parse, model: dict[str, str] | None = None) -> None:
+    def _publish_parse(self, request: Request, parse: Parse, model: ModelInfo | None = None) -> None:
         latency = (time.perf_counter() - request.received) * 1000
-        message = self.engine.message(parse, id=request.id, source="voice" if request.source == "voice" else "mqtt",
-                                      latency_ms=latency)
-        if model:
-            message["model"] = model
+        message = IntentMessage.from_parse(parse, id=request.id, source=request.source, model=model or self.model,
+                                           latency_ms=latency).to_dict()
         if parse.recognized:
             self._publish(self.topics.intent, message)
         else:
-            self._publish(self.topics.not_recognized, {
-                "id": request.id, "text": parse.text,
-                "best": {"name": parse.intent, "confidence": parse.confidence}})
-        last = self._publish(self.topics.response, {"id": request.id, "text": parse.response,
-                                                    "intent": parse.intent if parse.recognized else None})
+            self._publish(self.topics.not_recognized, NotRecognizedMessage.from_parse(
+                parse, request.id, self.engine.manifest.out_of_scope).to_dict())
+        last = self._publish(self.topics.response, ResponseMessage(
+            request.id, parse.response, parse.intent if parse.recognized else None).to_dict())
         if request.response_topic:
             last = self._publish(request.response_topic, message, correlation=request.correlation)
         if self.config.hermes.enabled:
             ctx = request.ctx or hermes.Context(self.config.site.id, None, request.id)
             if parse.recognized:
-                self._publish(hermes.intent_topic(parse.intent), hermes.nlu_intent(parse, ctx))
+                self._publish(hermes.intent_topic(parse.intent), hermes.NluIntent.from_parse(parse, ctx).to_dict())
             else:
-                self._publish(hermes.NOT_RECOGNIZED, hermes.not_recognized(parse.text, ctx))
-            last = self._publish(hermes.TTS_SAY, hermes.tts_say(parse.response, ctx))
+                self._publish(hermes.NOT_RECOGNIZED, hermes.NotRecognized(parse.text, ctx).to_dict())
+            last = self._publish(hermes.TTS_SAY, hermes.TtsSay(parse.response, ctx).to_dict())
         if request.key is not None:
             self.recent.add(request.key)
         self.acks.after(last, request.delivery)
-        log.info("answered", extra={"id": request.id, "source": request.source, "intent": parse.intent,
+        log.info("answered", extra={"id": request.id, "source": str(request.source), "intent": parse.intent,
                                     "recognized": parse.recognized, "latency_ms": round(latency, 2)})
 
-    def publish_raw(self, topic: str, message: dict[str, Any]) -> None:
+    # ------------------------------------------- what voice may use (voice.service.Host)
+    @property
+    def bundle_path(self) -> Path:
+        return self.engine.bundle.path
+
+    def submit_utterance(self, id: str, text: str, received: float, ctx: hermes.Context) -> bool:
+        return self.submit(Request(id, text, Source.VOICE, received=received, ctx=ctx))
+
+    def publish(self, topic: str, message: dict[str, Any]) -> None:
         self._publish(topic, message)
+
+    def on_topic(self, topic: str, handler: Callable[[bytes], None]) -> None:
+        """Route ``topic`` to ``handler`` (subscribed at the next connect; call before ``start``)."""
+        self.handlers[topic] = handler
 
     def _publish(self, topic: str, message: dict[str, Any], correlation: bytes | None = None) -> mqtt.MQTTMessageInfo:
         props = None
@@ -457,15 +489,13 @@ class Daemon:
             props.CorrelationData = correlation
         return self.client.publish(topic, encode(message), qos=QOS, properties=props)
 
-    def _error(self, code: str, message: str, id: str | None = None, response_topic: str | None = None,
+    def _error(self, code: ErrorCode, message: str, id: str | None = None, response_topic: str | None = None,
                correlation: bytes | None = None, delivery: Delivery | None = None) -> None:
         """Answer on the error topic; never raises (this is the path every other failure takes)."""
         info = None
         try:
-            body: dict[str, Any] = {"code": code, "message": safe_str(message, 500)}
-            if id:
-                body["id"] = safe_str(id)
-            log.info("rejected", extra={"code": code, "id": body.get("id")})
+            body = ErrorMessage(code, message, id).to_dict()
+            log.info("rejected", extra={"code": str(code), "id": body.get("id")})
             info = self._publish(self.topics.error, body)
             if response_topic:
                 info = self._publish(response_topic, {"error": body}, correlation=correlation)
@@ -479,50 +509,25 @@ class Daemon:
             self._pending[request.id] = _Pending(request, parse, time.monotonic() + self.config.escalation.timeout_s)
         if request.key is not None:
             self.recent.add(request.key)  # a redelivery while we wait must not be escalated again
-        self._publish(self.topics.escalate, {"id": request.id, "text": parse.text, "site": self.config.site.id,
-                                             "best": {"name": parse.intent, "confidence": parse.confidence}})
+        self._publish(self.topics.escalate, EscalationRequest(request.id, parse.text, self.config.site.id,
+                                                              Guess(parse.intent, parse.confidence)).to_dict())
 
     def _escalation_reply(self, payload: bytes) -> None:
         """A reply to one of our escalations; every field checked before the pending request is touched."""
         try:
-            reply = loads_untrusted(payload.decode("utf-8"))
-            parse_fields = self._check_reply(reply)
+            reply = EscalationReply.from_dict(loads_untrusted(payload.decode("utf-8")),
+                                              self.config.limits.max_text_chars)
         except (UntrustedJsonError, UnicodeDecodeError, ValueError) as exc:
-            self._error("invalid_escalation_reply", safe_str(exc, 300))
+            self._error(ErrorCode.INVALID_ESCALATION_REPLY, safe_str(exc, 300))
             return
         with self._pending_lock:
-            pending = self._pending.pop(reply["id"], None)
+            pending = self._pending.pop(reply.id, None)
         if pending is None:
             return  # late or foreign reply: the request was already answered
-        name, confidence, response, model = parse_fields
-        parse = Parse(pending.parse.text, name or pending.parse.intent,
-                      confidence if name else pending.parse.confidence, bool(name), (),
-                      response if response is not None else pending.parse.response)
-        self._publish_parse(pending.request, parse, model={"name": model, "version": ""})
-
-    def _check_reply(self, reply: Any) -> tuple[str | None, float, str | None, str]:
-        if not isinstance(reply, dict) or not isinstance(reply.get("id"), str):
-            raise ValueError("reply must be an object with a string 'id'")
-        intent = reply.get("intent", {})
-        if not isinstance(intent, dict):
-            raise ValueError("'intent' must be an object")
-        name = intent.get("name")
-        # A larger model may know intents this bundle does not; the name must still be a plain identifier.
-        if name is not None and (not isinstance(name, str) or not _INTENT_NAME.fullmatch(name)):
-            raise ValueError("'intent.name' must be an intent name (letters, digits, '_', '-', '.', at most 64)")
-        confidence = intent.get("confidence", 1.0)
-        if isinstance(confidence, bool) or not isinstance(confidence, (int, float)) \
-                or not math.isfinite(confidence) or not 0.0 <= confidence <= 1.0:
-            raise ValueError("'intent.confidence' must be a number from 0 to 1")
-        response = reply.get("response")
-        if response is not None and (not isinstance(response, str)
-                                     or len(response) > self.config.limits.max_text_chars):
-            raise ValueError(f"'response' must be a string of at most {self.config.limits.max_text_chars} characters")
-        model = reply.get("model", "escalation")
-        if not isinstance(model, str):
-            raise ValueError("'model' must be a string")
-        return name, float(confidence), None if response is None else safe_str(response, len(response)), \
-            safe_str(model, 64)
+        parse = Parse(pending.parse.text, reply.intent or pending.parse.intent,
+                      reply.confidence if reply.intent else pending.parse.confidence, bool(reply.intent), (),
+                      reply.response if reply.response is not None else pending.parse.response)
+        self._publish_parse(pending.request, parse, model=ModelInfo(reply.model, ""))
 
     def _tick(self) -> None:
         while not self.stopping.wait(0.05):

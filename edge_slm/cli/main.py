@@ -10,7 +10,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable
 
-from .bundle import BundleError
+from edge_slm.engine.bundle import BundleError
 
 
 def _dump(obj: Any) -> str:
@@ -18,24 +18,26 @@ def _dump(obj: Any) -> str:
 
 
 def _engine(args: argparse.Namespace):  # noqa: ANN202 - Engine import is deferred for fast --help
-    from .nlu import Engine
+    from edge_slm.engine.nlu import Engine
 
     return Engine.load(args.bundle, threads=args.threads, threshold=args.threshold)
 
 
 def cmd_parse(args: argparse.Namespace) -> int:
-    from .nlu import InputError
+    from edge_slm.engine.nlu import InputError
+    from edge_slm.service.messages import IntentMessage, ModelInfo, Source
 
     engine = _engine(args)
+    model = ModelInfo(engine.manifest.name, engine.manifest.version)
 
     def one(text: str) -> tuple[dict[str, Any], bool]:
         start = time.perf_counter()
         try:
             parse = engine.parse(text)
         except InputError as exc:
-            return {"error": {"code": exc.code, "message": exc.message}}, False
-        return engine.message(parse, id=uuid.uuid4().hex, source="cli",
-                              latency_ms=(time.perf_counter() - start) * 1000), True
+            return {"error": {"code": str(exc.code), "message": exc.message}}, False
+        return IntentMessage.from_parse(parse, id=uuid.uuid4().hex, source=Source.CLI, model=model,
+                                        latency_ms=(time.perf_counter() - start) * 1000).to_dict(), True
 
     if args.text is not None:
         result, ok = one(args.text)
@@ -57,8 +59,8 @@ def cmd_parse(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from .labelled import read_jsonl
-    from .metrics import Scores
+    from edge_slm.engine.labelled import read_jsonl
+    from edge_slm.engine.metrics import Scores
 
     engine = _engine(args)
     examples = list(read_jsonl(Path(args.data)))
@@ -83,16 +85,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
-    from .bench import markdown, run_bench, write_section
+    from edge_slm.bench.runtime import markdown, run_bench, write_section
 
     if args.voice:
-        from .bench_voice import run_voice_bench, voice_markdown
+        from edge_slm.bench.voice import run_voice_bench, voice_markdown
 
         result = run_voice_bench(args.bundle)
         text = voice_markdown(result)
         marker = "bench-voice"
     elif args.mqtt:
-        from .bench_mqtt import mqtt_markdown, run_mqtt_bench
+        from edge_slm.bench.mqtt import mqtt_markdown, run_mqtt_bench
 
         result = run_mqtt_bench(args.bundle, count=args.count)
         text = mqtt_markdown(result)
@@ -102,7 +104,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         text = markdown(result)
         marker = "bench-runtime"
         if args.plot:
-            from .bench import svg
+            from edge_slm.bench.runtime import svg
 
             Path(args.plot).write_text(svg(result), encoding="utf-8")
     if args.write:
@@ -144,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     commands["bench"] = cmd_bench
 
-    from . import daemon_cli
+    from edge_slm.cli import daemon as daemon_cli
 
     daemon_cli.register(sub, commands, _common)
     parser.set_defaults(_commands=commands)

@@ -1,13 +1,13 @@
 """systemd drop-ins from a device config: resource limits, and audio access only when voice is on.
 
-Used by ``systemd/install.sh``: ``python -m edge_slm.service_install dropin CONFIG``.
+Used by ``systemd/install.sh``: ``python -m edge_slm.service.install dropin CONFIG``.
 """
 
 from __future__ import annotations
 
 import sys
 
-from .config import Config, ConfigError, load_config
+from edge_slm.service.config import Config, ConfigError, load_config
 
 
 def dropin(config: Config) -> str:
@@ -26,7 +26,7 @@ def dropin(config: Config) -> str:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 2 or args[0] != "dropin":
-        print("usage: python -m edge_slm.service_install dropin CONFIG.toml", file=sys.stderr)
+        print("usage: python -m edge_slm.service.install dropin CONFIG.toml", file=sys.stderr)
         return 2
     try:
         print(dropin(load_config(args[1])), end="")

@@ -14,11 +14,15 @@ from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
-log = logging.getLogger("edge_slm.config")
+from edge_slm.errors import EdgeSlmError, ErrorCode
+
+log = logging.getLogger("edge_slm.service.config")
 
 
-class ConfigError(ValueError):
-    pass
+class ConfigError(EdgeSlmError, ValueError):
+    """A config that cannot be used; one line naming the key and the file."""
+
+    default_code = ErrorCode.CONFIG_INVALID
 
 
 @dataclass(frozen=True)
@@ -33,7 +37,6 @@ class ModelConfig:
     confidence_threshold: float = 0.5
     optimization: str = "all"
     cache_size: int = 256
-    variant: str = "int8"  # which quantized model of the bundle; bundles ship int8
     # ed25519 public keys (base64 of the 32 raw bytes, or a file holding one); set = unsigned bundles refused.
     trusted_keys: list[str] = field(default_factory=list)
 

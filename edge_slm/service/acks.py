@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
 
-log = logging.getLogger("edge_slm.acks")
+log = logging.getLogger("edge_slm.service.acks")
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .audio import RATE
+from edge_slm.voice.audio import RATE
 
 
 def have_speech_tools() -> bool:

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .nlu import Engine, clean_text
+from edge_slm.engine.nlu import Engine, clean_text
 
 COMMANDS = [
     "turn on the kitchen lights", "switch off the bedroom fan", "set the living room lights to fifty percent",
@@ -68,7 +68,7 @@ def paired_latency(bundle_path: Path, engine: Engine, threads: int,
     try:
         import torch
 
-        from .torch_baseline import load_torch_baseline
+        from edge_slm.bench.torch_baseline import load_torch_baseline
     except ImportError:
         return None
     torch.set_num_threads(threads)
@@ -100,7 +100,7 @@ def paired_latency(bundle_path: Path, engine: Engine, threads: int,
 
 _RSS_PROBE = """
 import json, sys
-from edge_slm.nlu import Engine
+from edge_slm.engine.nlu import Engine
 COMMANDS = json.loads(sys.argv[2])
 engine = Engine.load(sys.argv[1], threads=2)
 for _ in range(20):

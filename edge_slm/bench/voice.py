@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .voice.rig import alsa_mic, have_speech_tools, raw_samples, silence, speak
+from edge_slm.bench.rig import alsa_mic, have_speech_tools, raw_samples, silence, speak
 
 COMMANDS = [
     "turn on the kitchen lights", "turn off the bedroom lights", "what time is it", "pause the music",

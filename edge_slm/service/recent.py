@@ -16,7 +16,7 @@ import time
 from collections import OrderedDict
 from pathlib import Path
 
-log = logging.getLogger("edge_slm.recent")
+log = logging.getLogger("edge_slm.service.recent")
 JOURNAL = "answered.jsonl"
 
 

@@ -11,11 +11,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from .decode import split_words
+from edge_slm.engine.decode import split_words
+from edge_slm.errors import EdgeSlmError, ErrorCode
 
 
-class DataError(ValueError):
-    """Unusable training data; the message says where."""
+class DataError(EdgeSlmError, ValueError):
+    """Unusable labelled data; the message says where."""
+
+    default_code = ErrorCode.DATA_INVALID
 
 
 @dataclass(frozen=True)

@@ -16,12 +16,12 @@ from typing import Any
 import numpy as np
 import paho.mqtt.client as mqtt
 
-from .bench import COMMANDS
-from .broker import LocalBroker
-from .config import Config
-from .daemon import Daemon
-from .mqtt import make_client
-from .nlu import Engine
+from edge_slm.bench.runtime import COMMANDS
+from edge_slm.engine.nlu import Engine
+from edge_slm.service.broker import LocalBroker
+from edge_slm.service.config import Config
+from edge_slm.service.daemon import Daemon
+from edge_slm.service.mqtt import make_client
 
 
 class _Probe:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import __version__
-from .mqtt import Topics
+from edge_slm import __version__
+from edge_slm.service.mqtt import Topics
 
 STATUS_TOPIC = "homeassistant/status"
 

@@ -10,9 +10,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from edge_slm.errors import EdgeSlmError
 
-class BrokerError(RuntimeError):
-    pass
+
+class BrokerError(EdgeSlmError, RuntimeError):
+    """No local broker could be started (demo and benchmarks)."""
 
 
 def free_port() -> int:

@@ -17,9 +17,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from . import BUNDLE_FORMAT, __version__
-from .decode import bio_tags
-from .signing import SIGNATURE, SignatureError, public_key_bytes, verify
+from edge_slm import BUNDLE_FORMAT, __version__
+from edge_slm.engine.decode import bio_tags
+from edge_slm.engine.signing import SIGNATURE, SignatureError, public_key_bytes, verify
+from edge_slm.errors import EdgeSlmError, ErrorCode
 
 MANIFEST = "manifest.json"
 REQUIRED_FILES = ("model.onnx", "tokenizer.json", "responses.json")
@@ -28,8 +29,10 @@ MAX_ARCHIVE_BYTES = 256 << 20
 MAX_ARCHIVE_MEMBERS = 256
 
 
-class BundleError(Exception):
+class BundleError(EdgeSlmError):
     """The bundle cannot be used; the message names the offending file."""
+
+    default_code = ErrorCode.BUNDLE_INVALID
 
 
 def _sha256():  # noqa: ANN202

@@ -13,6 +13,8 @@ import math
 import re
 from typing import Any
 
+from edge_slm.errors import EdgeSlmError, ErrorCode
+
 MAX_DEPTH = 32
 MAX_ID_CHARS = 128
 
@@ -22,8 +24,10 @@ _BRACKETS = re.compile(r"[\[\]{}]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-class UntrustedJsonError(ValueError):
+class UntrustedJsonError(EdgeSlmError, ValueError):
     """The text is not JSON we accept; the message says why in one line."""
+
+    default_code = ErrorCode.INVALID_JSON
 
 
 def nesting_depth(text: str) -> int:

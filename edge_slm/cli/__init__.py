@@ -1,0 +1,1 @@
+"""The ``edge-slm`` command and its sub-commands."""

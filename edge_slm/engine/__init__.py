@@ -1,0 +1,3 @@
+"""Text in, ``Parse`` out: bundle (load, verify, signatures), tokenize, run, decode, respond.
+
+Knows nothing of MQTT, Wyoming or any wire format."""

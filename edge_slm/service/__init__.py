@@ -1,0 +1,1 @@
+"""The daemon and its wire protocols: config, MQTT, Hermes, Home Assistant discovery, limits."""
