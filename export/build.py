@@ -23,6 +23,7 @@ from edge_slm.engine.decode import bio_tags
 from edge_slm.engine.labelled import DataError, Example, read_jsonl
 from edge_slm.engine.metrics import agreement
 from edge_slm.engine.nlu import Engine
+from edge_slm.engine.numbers import words_to_number
 
 from .bundle_writer import publish, sign_bundle, staging_dir, write_manifest
 from .checkpoints import CheckpointCache, training_key
@@ -90,6 +91,17 @@ class Dataset:
         return bio_tags(self.slots)
 
     @property
+    def numeric_slots(self) -> list[str]:
+        """Slot types whose training values are spoken or written numbers ("three days", "21.5"):
+        the runtime hands hubs their values as numbers, whatever the recipe calls them."""
+        values: dict[str, list[str]] = {}
+        for example in self.train:
+            for name, start, end in example.spans:
+                values.setdefault(name, []).append(example.text[start:end])
+        return sorted(name for name, seen in values.items()
+                      if len(seen) >= 3 and sum(words_to_number(v) is not None for v in seen) >= 0.9 * len(seen))
+
+    @property
     def intent_slots(self) -> dict[str, list[str]]:
         """The slot names seen with each intent in training."""
         seen: dict[str, set[str]] = {intent: set() for intent in self.intents}
@@ -142,6 +154,7 @@ def build(recipe: Recipe, out: Path, threads: int = 2, cache: Path | None = None
     random.seed(recipe.seed)
     torch.manual_seed(recipe.seed)
     data = load_dataset(recipe)
+    responses = build_responses(recipe.responses, data.intents, data.slots)  # its errors before any training
     log.info("data", extra={"train": len(data.train), "eval": {k: len(v) for k, v in data.eval.items()},
                             "intents": len(data.intents), "slots": len(data.slots)})
     print(f"data: {len(data.train)} train, " + ", ".join(f"{k} {len(v)}" for k, v in data.eval.items())
@@ -193,7 +206,7 @@ def build(recipe: Recipe, out: Path, threads: int = 2, cache: Path | None = None
         quant_info = quantize(fp32_path, staging / "model.onnx", qsettings,
                               num_heads=student.config.num_attention_heads, hidden_size=student.config.hidden_size)
         (staging / "responses.json").write_text(
-            json.dumps(build_responses(recipe.responses, data.intents), indent=2), encoding="utf-8")
+            json.dumps(responses, indent=2), encoding="utf-8")
         write_asr_lists(staging, data)
 
         manifest: dict[str, Any] = {
@@ -201,7 +214,7 @@ def build(recipe: Recipe, out: Path, threads: int = 2, cache: Path | None = None
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "language": recipe.language, "description": recipe.description,
             "intents": data.intents, "slots": data.slots, "out_of_scope": oos,
-            "intent_slots": intent_slots,
+            "intent_slots": intent_slots, "numeric_slots": data.numeric_slots,
             "max_length": recipe.max_length, "inputs": INPUTS,
             "quantization": quant_info,
             "runtime": {"min_version": "0.1.0", "built_with": __version__},

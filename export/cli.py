@@ -45,11 +45,12 @@ def main(argv: list[str] | None = None) -> int:
             build,
             load_dataset,
         )
+        from .responses import build_responses
 
         if args.command == "check":
             data = load_dataset(recipe)
-            print(f"ok: {len(data.train)} train examples, {len(data.intents)} intents, "
-                  f"{len(data.slots)} slot types")
+            build_responses(recipe.responses, data.intents, data.slots)
+            _print_check(data)
             return 0
         try:
             if args.sign is not None and not args.sign.is_file():
@@ -90,3 +91,19 @@ def _keys(args: argparse.Namespace) -> int:
     except (BundleError, SignatureError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
     return 2
+
+
+def _print_check(data) -> None:  # noqa: ANN001 - export.build.Dataset (torch-free import kept lazy)
+    from collections import Counter
+
+    train = Counter(e.intent for e in data.train)
+    evals = Counter(e.intent for part in data.eval.values() for e in part)
+    slots = Counter(name for e in data.train for name, _, _ in e.spans)
+    width = max(len(i) for i in data.intents)
+    print(f"{'intent':<{width}}  train   eval")
+    for intent in data.intents:
+        print(f"{intent:<{width}}  {train[intent]:>5}  {evals[intent]:>5}")
+    print("slots: " + ", ".join(f"{name} {count}" for name, count in sorted(slots.items())))
+    if data.numeric_slots:
+        print("numeric slots (values given to hubs as numbers): " + ", ".join(data.numeric_slots))
+    print(f"ok: {len(data.train)} train examples, {len(data.intents)} intents, {len(data.slots)} slot types")

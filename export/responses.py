@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from edge_slm.engine.labelled import DataError
+
 _SLOT = re.compile(r"\{\{\s*slots\.(\w+)(?:\s*\|[^}]*)?\s*\}\}")
 
 
@@ -39,12 +41,27 @@ def from_home_assistant(source: Path) -> dict[str, list[str]]:
     return found
 
 
-def build_responses(settings: dict[str, Any], intents: list[str]) -> dict[str, Any]:
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
+
+
+def build_responses(settings: dict[str, Any], intents: list[str], slots: list[str]) -> dict[str, Any]:
+    """Responses per intent: the recipe's own first, then Home Assistant's plain ones.
+
+    A recipe template naming a slot the data never has is an error (it could never be said);
+    an imported one is left out for the same reason.
+    """
+    known = set(slots)
     templates: dict[str, list[str]] = {}
     if "path" in settings:
-        templates.update(from_home_assistant(Path(settings["path"])))
+        for intent, found in from_home_assistant(Path(settings["path"])).items():
+            templates[intent] = [t for t in found if set(_PLACEHOLDER.findall(t)) <= known]
     for intent, value in settings.get("intents", {}).items():
         override = [value] if isinstance(value, str) else list(value)
+        for template in override:
+            unknown = sorted(set(_PLACEHOLDER.findall(str(template))) - known)
+            if unknown:
+                raise DataError(f"responses.intents.{intent}: {template!r} names slot(s) {', '.join(unknown)}, "
+                                f"which no training example has (slots: {', '.join(sorted(known)) or 'none'})")
         templates[intent] = override + templates.get(intent, [])
     result: dict[str, Any] = {k: v for k, v in templates.items() if k in intents}
     result["_fallback"] = [settings.get("fallback", "Done.")]

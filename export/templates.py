@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+import yaml
 from hassil.expression import (
     Alternative,
     Expression,
@@ -49,10 +50,39 @@ def _load_intents(source: Path) -> Intents:
     files = sorted(source.rglob("*.yaml"))
     if not files:
         raise DataError(f"{source}: no template (*.yaml) files")
+    for file in files:
+        try:
+            yaml.safe_load(file.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            where = f"{file}:{mark.line + 1}" if mark is not None else str(file)
+            raise DataError(f"{where}: not valid YAML ({getattr(exc, 'problem', None) or exc})") from None
     try:
         return Intents.from_files(files)
     except Exception as exc:  # hassil raises plain exceptions for bad templates
         raise DataError(f"{source}: templates do not parse ({exc})") from exc
+
+
+def _check_templates(intents: Intents, source: Path) -> None:
+    """Parse every template now, so a typo is one line naming the file and line, not a traceback
+    in the middle of sampling."""
+    for name, intent in intents.intents.items():
+        for block in intent.data:
+            for template in block.sentence_texts:
+                try:
+                    parse_sentence(template, keep_text=True)
+                except Exception as exc:  # hassil's ParseError and plain exceptions alike
+                    raise DataError(f"{_where(source, template, name)}: template {template!r} does not parse "
+                                    f"({exc})") from None
+
+
+def _where(source: Path, template: str, intent: str) -> str:
+    if source.is_dir():
+        for file in sorted(source.rglob("*.yaml")):
+            for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), 1):
+                if template in line:
+                    return f"{file}:{number}"
+    return f"{source} (intent {intent})"
 
 
 @dataclass
@@ -71,6 +101,7 @@ class TemplateSampler:
     def load(folder: Path, lists: Mapping[str, Any], seed: int,
              only: Sequence[str] | None = None) -> "TemplateSampler":
         intents = _load_intents(folder)
+        _check_templates(intents, folder)
         if only:
             unknown = sorted(set(only) - set(intents.intents))
             if unknown:

@@ -135,3 +135,52 @@ def test_empty_data_and_intent_without_examples(tmp_path: Path) -> None:
     body = BASE.format(path=tmp_path / "d.jsonl") + f'[[data.eval]]\nkind = "jsonl"\npath = "{extra}"\n'
     with pytest.raises(DataError, match="intent.s. with no training examples: OpenPod"):
         load_dataset(load_recipe(_recipe(tmp_path, body)))
+
+
+def test_a_template_typo_names_the_file_and_line(tmp_path: Path) -> None:
+    folder = tmp_path / "sentences"
+    folder.mkdir()
+    _write(folder, "lights.yaml", 'language: en\nintents:\n  HassTurnOn:\n    data:\n      - sentences:\n'
+                                  '          - "turn on [the] {name}"\n          - "switch (on|off [the] {name}"\n')
+    with pytest.raises(DataError, match=r"lights\.yaml:7: template 'switch \(on\|off \[the\] \{name\}' does not parse"):
+        TemplateSampler.load(folder, {}, seed=1)
+    _write(folder, "lights.yaml", "language: en\nintents:\n  X:\n    data:\n      - sentences:\n         - a\n"
+                                  "        - b: [\n")
+    with pytest.raises(DataError, match=r"lights\.yaml:7: not valid YAML"):
+        TemplateSampler.load(folder, {}, seed=1)
+
+
+def test_a_response_naming_an_unknown_slot_is_an_error(tmp_path: Path) -> None:
+    from export.responses import build_responses
+
+    settings = {"intents": {"LightsOn": ["Turned on the {area} lights", "Turned on the {room} lights"]}}
+    with pytest.raises(DataError, match=r"responses.intents.LightsOn: .*\{room\}.* names slot\(s\) room"):
+        build_responses(settings, ["LightsOn"], ["area"])
+    assert build_responses({"intents": {"LightsOn": "On in the {area}"}}, ["LightsOn"], ["area"])["LightsOn"] == \
+        ["On in the {area}"]
+
+
+def test_numeric_slots_of_a_users_recipe_become_numbers(tmp_path: Path) -> None:
+    from edge_slm.engine.nlu import Decoder, slot_value
+
+    lines = [{"text": f"remind me in {n} days", "intent": "Remind", "slots": [{"name": "days", "value": n}]}
+             for n in ("three", "two", "10", "twenty one", "a hundred")]
+    lines += [{"text": "call mom", "intent": "Call", "slots": [{"name": "who", "value": "mom"}]}] * 3
+    data = tmp_path / "remind.jsonl"
+    data.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    dataset = load_dataset(load_recipe(_recipe(tmp_path, BASE.format(path=data))))
+    assert dataset.numeric_slots == ["days"]
+    decoder = Decoder(["Remind"], ["O"], None, 0.5, {}, dataset.numeric_slots)
+    assert slot_value("days", "three days", decoder.numeric) == 3
+    assert slot_value("who", "Mom", decoder.numeric) == "mom"
+
+
+def test_check_prints_counts_per_intent() -> None:
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    out = subprocess.run([sys.executable, "-m", "export", "check", str(DATA / "tiny.toml")], cwd=ROOT,
+                         capture_output=True, text=True, check=True).stdout
+    assert "LightsOff" in out and "train" in out and "numeric slots" in out and out.strip().endswith("slot types")

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import paho.mqtt.client as mqtt
 
+from edge_slm.bench.load import LoadWatch, note, progress
 from edge_slm.bench.runtime import COMMANDS
 from edge_slm.engine.nlu import Engine
 from edge_slm.service.broker import LocalBroker
@@ -72,6 +73,8 @@ def _stats(samples: list[float]) -> dict[str, float]:
 def run_mqtt_bench(bundle: str | None, count: int = 2000) -> dict[str, Any]:
     """Two daemons on one broker, one acknowledging commands after the answer and one on arrival,
     timed in alternation so that both see the same machine."""
+    watch = LoadWatch().start()
+    progress("starting a broker and two daemons")
     broker = LocalBroker().start()
     base = Config()
     base = dataclasses.replace(
@@ -94,6 +97,7 @@ def run_mqtt_bench(bundle: str | None, count: int = 2000) -> dict[str, Any]:
     throughput: dict[str, float] = {}
     answered: dict[str, int] = {}
     try:
+        progress("broker round trips, then commands (late and early ack interleaved)")
         echo = [probe.round_trip("edge-slm-bench/echo", f"e{i}", json.dumps({"id": f"e{i}"}).encode())
                 for i in range(300)]
         for i in range(50):  # warm-up
@@ -106,6 +110,7 @@ def run_mqtt_bench(bundle: str | None, count: int = 2000) -> dict[str, Any]:
                 sequential[mode].append(probe.round_trip(
                     f"{prefix}/command", key, json.dumps({"id": key, "text": COMMANDS[i % len(COMMANDS)]}).encode()))
         for mode, prefix in prefixes.items():
+            progress(f"throughput, {count} pipelined commands ({mode.replace('_', ' ')})")
             start = time.perf_counter()
             for i in range(count):
                 probe.client.publish(f"{prefix}/command",
@@ -129,6 +134,7 @@ def run_mqtt_bench(bundle: str | None, count: int = 2000) -> dict[str, Any]:
         "throughput_per_s": throughput["late_ack"],
         "throughput_early_ack_per_s": throughput["early_ack"],
         "answered": answered["late_ack"], "sent": count,
+        "machine_load": watch.result(),
         "settings": {"qos": 1, "protocol": base.mqtt.protocol, "tcp_nodelay": True, "cache": "off",
                      "ack": "after the answer's PUBACK (early_ack: on arrival, for comparison)"},
     }
@@ -145,5 +151,5 @@ def mqtt_markdown(result: dict[str, Any]) -> str:
         f"- cost of the late acknowledgement at p50: {result['late_ack_cost_p50_ms']} ms\n"
         f"- throughput: {result['throughput_per_s']} commands/s with the late ack, "
         f"{result['throughput_early_ack_per_s']} with the ack on arrival ({result['answered']} of {result['sent']} "
-        f"answered, pipelined, one publisher)\n"
+        f"answered, pipelined, one publisher)\n" + note(result.get("machine_load", {}))
     )

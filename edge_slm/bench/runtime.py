@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from edge_slm.bench.load import LoadWatch, note, progress
 from edge_slm.engine.nlu import Engine, clean_text
 
 COMMANDS = [
@@ -100,6 +101,7 @@ def paired_latency(bundle_path: Path, engine: Engine, threads: int,
 
 _RSS_PROBE = """
 import json, sys
+from edge_slm.bench.load import LoadWatch, note, progress
 from edge_slm.engine.nlu import Engine
 COMMANDS = json.loads(sys.argv[2])
 engine = Engine.load(sys.argv[1], threads=2)
@@ -132,6 +134,8 @@ def cold_start(bundle: str, runs: int = 3) -> float:
 
 
 def run_bench(bundle: str | None, iterations: int = 400) -> dict[str, Any]:
+    watch = LoadWatch().start()
+    progress("loading the bundle")
     engine1 = Engine.load(bundle, threads=1, cache_size=0)
     engine2 = Engine.load(bundle, threads=2, cache_size=0)
     path = engine1.bundle.path
@@ -141,14 +145,17 @@ def run_bench(bundle: str | None, iterations: int = 400) -> dict[str, Any]:
         "bundle": {"name": engine1.manifest.name, "version": engine1.manifest.version,
                    "bytes": sum(p.stat().st_size for p in path.rglob("*") if p.is_file()),
                    "model_bytes": sum(p.stat().st_size for p in path.glob("model.onnx*"))},
-        "onnxruntime_int8": {"threads_1": latency(engine1, iterations),
-                             "threads_2": latency(engine2, iterations)},
-        "throughput_per_s": {"single_2_threads": round(1000.0 / max(latency(engine2, 100)["mean_ms"], 1e-6), 1),
-                             "batch_32_2_threads": throughput(engine2, 32)},
     }
+    progress(f"latency, {iterations} commands at 1 and 2 threads")
+    result["onnxruntime_int8"] = {"threads_1": latency(engine1, iterations), "threads_2": latency(engine2, iterations)}
+    progress("throughput")
+    result["throughput_per_s"] = {
+        "single_2_threads": round(1000.0 / max(latency(engine2, 100)["mean_ms"], 1e-6), 1),
+        "batch_32_2_threads": throughput(engine2, 32)}
     cached = Engine.load(bundle, threads=2)
     cached.parse(COMMANDS[0])
     result["cache_hit"] = latency(cached, iterations)
+    progress("ONNX Runtime and PyTorch interleaved")
     paired = {f"threads_{t}": paired_latency(path, engine1 if t == 1 else engine2, t, iterations)
               for t in (1, 2)}
     if all(paired.values()):
@@ -156,8 +163,10 @@ def run_bench(bundle: str | None, iterations: int = 400) -> dict[str, Any]:
                                  for k, v in paired.items()}
         result["speedup_vs_pytorch"] = {
             k: round(v[1]["p50_ms"] / v[0]["p50_ms"], 2) for k, v in paired.items()}  # type: ignore[index]
+    progress("peak RSS and cold start in fresh processes")
     result["runtime_process"] = runtime_rss(str(path))
     result["cold_start_s"] = cold_start(str(path))
+    result["machine_load"] = watch.result()
     return result
 
 
@@ -189,7 +198,7 @@ def markdown(result: dict[str, Any]) -> str:
         f"heavy modules loaded: {result['runtime_process']['heavy_modules'] or 'none'}",
         f"- cold start (process start to first answer, `edge-slm parse`): {result['cold_start_s']} s",
     ]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + note(result.get("machine_load", {}))
 
 
 def write_section(path: Path, marker: str, body: str) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from edge_slm.bench.load import LoadWatch, note, progress
 from edge_slm.bench.rig import alsa_mic, have_speech_tools, raw_samples, silence, speak
 
 COMMANDS = [
@@ -30,6 +31,8 @@ COMMANDS = [
 def run_voice_bench(bundle: str | None) -> dict[str, Any]:
     if not have_speech_tools():
         raise RuntimeError("the voice benchmark needs espeak-ng and sox")
+    watch = LoadWatch().start()
+    progress(f"speaking {len(COMMANDS)} commands with espeak-ng")
     folder = Path(tempfile.mkdtemp(prefix="edge-slm-voice-bench-"))
     gap = silence(1.2)
     stream = gap + b"".join(raw_samples(speak(t, folder / f"c{i}.wav")) + gap
@@ -38,6 +41,7 @@ def run_voice_bench(bundle: str | None) -> dict[str, Any]:
     args = [sys.executable, "-m", "edge_slm", "listen", "--seconds", f"{len(stream) / 32000:.2f}"]
     if bundle:
         args += ["--bundle", bundle]
+    progress(f"edge-slm listen on a virtual microphone ({len(stream) / 32000:.0f} s of audio, real time)")
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     out = subprocess.run(args, env=env, capture_output=True, text=True, check=True)
     peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
@@ -52,6 +56,7 @@ def run_voice_bench(bundle: str | None) -> dict[str, Any]:
         "real_time_factor": {"mean": round(float(rtf.mean()), 4), "max": round(float(rtf.max()), 4)} if messages else None,
         "peak_rss_mb": round(max(peak, before) / 1024, 1),
         "texts": [m["text"] for m in messages],
+        "machine_load": watch.result(),
     }
 
 
@@ -63,5 +68,6 @@ def voice_markdown(result: dict[str, Any]) -> str:
         f"{result['end_of_speech_to_intent_ms']['max']} ms |\n"
         f"| real-time factor of recognition, mean / max | {result['real_time_factor']['mean']} / "
         f"{result['real_time_factor']['max']} |\n"
-        f"| peak RSS of `edge-slm listen` (engine + VAD + recogniser) | {result['peak_rss_mb']} MB |\n"
+        f"| peak RSS of `edge-slm listen` (engine + VAD + recogniser) | {result['peak_rss_mb']} MB |\n\n"
+        + note(result.get("machine_load", {}))
     )

@@ -86,6 +86,8 @@ class Manifest:
     runtime: dict[str, Any] = field(default_factory=dict)
     # Slot names each intent was trained with; decoding keeps an intent to these. Optional.
     intent_slots: dict[str, list[str]] = field(default_factory=dict)
+    # Slot types whose values are numbers (the export finds them in the training data). Optional.
+    numeric_slots: list[str] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -98,7 +100,7 @@ class Manifest:
         known = {
             "format", "name", "version", "language", "intents", "slots", "max_length",
             "inputs", "files", "out_of_scope", "created", "quantization", "metrics",
-            "source", "runtime", "intent_slots",
+            "source", "runtime", "intent_slots", "numeric_slots",
         }
         missing = [key for key in ("format", "name", "version", "intents", "slots", "files")
                    if key not in data]
@@ -121,8 +123,15 @@ class Manifest:
             source=dict(data.get("source", {})),
             runtime=dict(data.get("runtime", {})),
             intent_slots=_intent_slots(data.get("intent_slots", {}), list(data["slots"])),
+            numeric_slots=_numeric_slots(data.get("numeric_slots", []), list(data["slots"])),
             extra={k: v for k, v in data.items() if k not in known},
         )
+
+
+def _numeric_slots(value: Any, slots: list[str]) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(n, str) and n in slots for n in value):
+        raise BundleError(f"{MANIFEST}: 'numeric_slots' must list slot names of the bundle")
+    return list(value)
 
 
 def _intent_slots(value: Any, slots: list[str]) -> dict[str, list[str]]:

@@ -94,9 +94,9 @@ def clean_text(text: str, max_chars: int = MAX_TEXT_CHARS) -> str:
     return cleaned
 
 
-def slot_value(name: str, raw: str) -> Any:
+def slot_value(name: str, raw: str, numeric: frozenset[str] | set[str] = frozenset(NUMERIC_SLOTS)) -> Any:
     """What a hub gets for a slot: numbers as numbers ("fifty percent" -> 50), the rest lower-cased."""
-    if name in NUMERIC_SLOTS:
+    if name in numeric:
         number = words_to_number(raw)
         if number is not None:
             return number
@@ -109,8 +109,9 @@ class Decoder:
     its own slot types.  The export scores its PyTorch models with this same object."""
 
     def __init__(self, intents: list[str], tags: list[str], out_of_scope: str | None, threshold: float,
-                 intent_slots: dict[str, list[str]]) -> None:
+                 intent_slots: dict[str, list[str]], numeric_slots: list[str] | None = None) -> None:
         self.intents, self.tags, self.out_of_scope, self.threshold = intents, tags, out_of_scope, threshold
+        self.numeric = frozenset(NUMERIC_SLOTS) | frozenset(numeric_slots or ())
         self._viterbi = BioViterbi(tags)
         self._tag_masks = intent_tag_masks(tags, intent_slots)
 
@@ -130,7 +131,7 @@ class Decoder:
             for span in tags_to_spans(self.tags, path, tag_probs):
                 first, last = words[kept[span.first_word]], words[kept[span.last_word]]
                 raw = text[first.start:last.end]
-                slots.append(Slot(span.name, slot_value(span.name, raw), raw,
+                slots.append(Slot(span.name, slot_value(span.name, raw, self.numeric), raw,
                                   first.start, last.end, round(span.confidence, 4)))
         return intent, round(confidence, 4), recognized, tuple(slots)
 
@@ -152,7 +153,7 @@ class Engine:
         self.tokenizer = tokenizer
         self.responder = responder
         self.decoder = Decoder(self.manifest.intents, self.manifest.tags, self.manifest.out_of_scope, threshold,
-                               self.manifest.intent_slots)
+                               self.manifest.intent_slots, self.manifest.numeric_slots)
         self._input_names = {i.name for i in session.get_inputs()}
         self._cache: OrderedDict[str, Parse] = OrderedDict()
         self._cache_size = cache_size

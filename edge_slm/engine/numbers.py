@@ -20,6 +20,7 @@ _FRACTIONS = {"half": 0.5, "quarter": 0.25}
 _UNIT_WORDS = {
     "percent", "per", "cent", "%", "degrees", "degree", "celsius", "fahrenheit", "c", "f",
     "minutes", "minute", "hours", "hour", "seconds", "second", "and", "point",
+    "days", "day", "weeks", "week", "months", "month", "years", "year", "times",
 }
 _NUMERIC = re.compile(r"^[+-]?\d+(?:[.,]\d+)?$")
 
