@@ -93,6 +93,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
         result = run_voice_bench(args.bundle)
         text = voice_markdown(result)
         marker = "bench-voice"
+    elif args.home:
+        from edge_slm.bench.home import home_markdown, run_home_bench
+
+        result = run_home_bench(args.bundle)
+        text = home_markdown(result)
+        marker = "bench-home"
     elif args.mqtt:
         from edge_slm.bench.mqtt import mqtt_markdown, run_mqtt_bench
 
@@ -139,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("--iterations", type=int, default=400)
     p.add_argument("--mqtt", action="store_true", help="command-to-intent round trips through Mosquitto")
+    p.add_argument("--home", action="store_true", help="resolution against a generated home of 500 entities")
     p.add_argument("--count", type=int, default=2000, help="--mqtt: commands to send")
     p.add_argument("--voice", action="store_true", help="spoken commands through the ALSA capture path")
     p.add_argument("--write", metavar="FILE", help="update this Markdown file (e.g. BENCHMARKS.md)")
@@ -149,6 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     from edge_slm.cli import daemon as daemon_cli
 
     daemon_cli.register(sub, commands, _common)
+    from edge_slm.cli import home as home_cli
+
+    home_cli.register(sub, commands)
     parser.set_defaults(_commands=commands)
     return parser
 

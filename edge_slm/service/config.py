@@ -28,6 +28,12 @@ class ConfigError(EdgeSlmError, ValueError):
 @dataclass(frozen=True)
 class SiteConfig:
     id: str = "default"
+    area: str = ""  # the room this device is in (id or name): "turn on the lights" means its lights
+
+
+@dataclass(frozen=True)
+class HomeConfig:
+    file: str = ""  # home description (YAML); reloaded on SIGHUP and when it changes
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,8 @@ class ModelConfig:
     bundle: str = "default"
     threads: int = 2
     confidence_threshold: float = 0.5
+    # Actions on devices (turn on/off, set) need this much confidence to be published at all.
+    action_threshold: float = 0.8
     optimization: str = "all"
     cache_size: int = 256
     # ed25519 public keys (base64 of the 32 raw bytes, or a file holding one); set = unsigned bundles refused.
@@ -114,6 +122,7 @@ class ServiceConfig:
 @dataclass(frozen=True)
 class Config:
     site: SiteConfig = field(default_factory=SiteConfig)
+    home: HomeConfig = field(default_factory=HomeConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     hermes: HermesConfig = field(default_factory=HermesConfig)
@@ -175,8 +184,11 @@ def _validate(config: Config) -> None:
         raise ConfigError(f"{file}: 'mqtt.protocol' must be \"5\" or \"3.1.1\"")
     if not 0 < config.mqtt.port < 65536:
         raise ConfigError(f"{file}: 'mqtt.port' must be 1-65535")
-    if not 0.0 <= config.model.confidence_threshold <= 1.0:
-        raise ConfigError(f"{file}: 'model.confidence_threshold' must be between 0 and 1")
+    for key in ("confidence_threshold", "action_threshold"):
+        if not 0.0 <= getattr(config.model, key) <= 1.0:
+            raise ConfigError(f"{file}: 'model.{key}' must be between 0 and 1")
+    if config.home.file and not Path(config.home.file).expanduser().is_file():
+        raise ConfigError(f"{file}: 'home.file' {config.home.file} does not exist")
     if config.model.threads < 1:
         raise ConfigError(f"{file}: 'model.threads' must be at least 1")
     if config.model.optimization not in ("disable", "basic", "extended", "all"):

@@ -27,9 +27,11 @@ from paho.mqtt.properties import Properties
 
 from edge_slm.engine.nlu import Engine, InputError, Parse
 from edge_slm.errors import ErrorCode
+from edge_slm.home.model import ACTION_INTENTS, Resolution
 from edge_slm.service import hermes, homeassistant, sdnotify
 from edge_slm.service.acks import Acks, Delivery
 from edge_slm.service.config import Config
+from edge_slm.service.homefile import HomeFile
 from edge_slm.service.limits import RateLimiter
 from edge_slm.service.messages import (
     ErrorMessage,
@@ -39,6 +41,7 @@ from edge_slm.service.messages import (
     IntentMessage,
     ModelInfo,
     NotRecognizedMessage,
+    Reason,
     ResponseMessage,
     Source,
     State,
@@ -59,6 +62,7 @@ from edge_slm.service.wire import UntrustedJsonError, encode, loads_untrusted, s
 
 log = logging.getLogger("edge_slm.service.daemon")
 DISCOVERY_MIN_INTERVAL_S = 10.0
+NEEDS_TARGET_RESPONSE = "Which device do you mean?"
 TAKEOVER = "Session taken over"
 
 
@@ -96,6 +100,7 @@ class Daemon:
         self.queue: queue.Queue[Request | None] = queue.Queue(maxsize=config.limits.queue_size)
         self.limiter = RateLimiter(config.limits.rate_per_second, config.limits.burst)
         self.recent = RecentIds(config.limits.duplicate_window_s, state_dir=config.service.state_path() or None)
+        self.home = HomeFile(config.home.file or None)
         self.connected = threading.Event()
         self.stopping = threading.Event()
         self.heartbeat = time.monotonic()
@@ -153,6 +158,7 @@ class Daemon:
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, lambda *_: self.stopping.set())
             signal.signal(signal.SIGINT, lambda *_: self.stopping.set())
+            signal.signal(signal.SIGHUP, lambda *_: self.home.request_reload())
         interval = sdnotify.watchdog_interval()
         ready_sent = False
         last_ping = 0.0
@@ -436,20 +442,54 @@ class Daemon:
                           self.engine.responder.render(None, {}))
         self.handled += 1
         log.debug("parsed", extra={"id": request.id, "text": request.text, "intent": parse.intent})
-        if not parse.recognized and self.config.escalation.enabled:
+        parse, resolution, reason = self._judge(parse)
+        if not parse.recognized and reason is None and self.config.escalation.enabled:
             self._escalate(request, parse)
             return
-        self._publish_parse(request, parse)
+        self._publish_parse(request, parse, resolution=resolution, reason=reason)
 
-    def _publish_parse(self, request: Request, parse: Parse, model: ModelInfo | None = None) -> None:
+    def _judge(self, parse: Parse) -> tuple[Parse, Resolution | None, Reason | None]:
+        """Never act on a guess: a low-confidence action, or one with nothing in the home to act on,
+        becomes not_recognized; with a home, the response names what was resolved."""
+        if not parse.recognized:
+            return parse, None, None
+        reason = None
+        if parse.intent in ACTION_INTENTS and parse.confidence < self.config.model.action_threshold:
+            reason = Reason.LOW_CONFIDENCE
+        resolver = self.home.resolver
+        resolution = None
+        if reason is None and resolver is not None:
+            resolution = resolver.resolve(parse, self.config.site.area or None)
+            if resolution.needs_target:
+                reason = Reason.NEEDS_TARGET
+        elif reason is None and parse.intent in ACTION_INTENTS and not self.config.site.area \
+                and not {"name", "area", "floor"} & {s.name for s in parse.slots}:
+            reason = Reason.NEEDS_TARGET  # no home to resolve against, and nothing said names a device or place
+        if reason is not None:
+            response = NEEDS_TARGET_RESPONSE if reason is Reason.NEEDS_TARGET else self.engine.responder.render(None, {})
+            return Parse(parse.text, parse.intent, parse.confidence, False, parse.slots, response), None, reason
+        if resolution is not None and (resolution.name or resolution.area):
+            values = {s.name: str(s.value) for s in parse.slots}
+            if resolution.name:
+                values["name"] = resolution.name
+            if resolution.area:
+                values["area"] = resolution.area.name
+            parse = Parse(parse.text, parse.intent, parse.confidence, True, parse.slots,
+                          self.engine.responder.render(parse.intent, values))
+        return parse, resolution, None
+
+    def _publish_parse(self, request: Request, parse: Parse, model: ModelInfo | None = None,
+                       resolution: Resolution | None = None, reason: Reason | None = None) -> None:
         latency = (time.perf_counter() - request.received) * 1000
+        if resolution is None and self.home.resolver is not None and parse.recognized:
+            resolution = Resolution()  # a home is loaded: targets are always present, empty here
         message = IntentMessage.from_parse(parse, id=request.id, source=request.source, model=model or self.model,
-                                           latency_ms=latency).to_dict()
+                                           latency_ms=latency, resolution=resolution).to_dict()
         if parse.recognized:
             self._publish(self.topics.intent, message)
         else:
             self._publish(self.topics.not_recognized, NotRecognizedMessage.from_parse(
-                parse, request.id, self.engine.manifest.out_of_scope).to_dict())
+                parse, request.id, self.engine.manifest.out_of_scope, reason).to_dict())
         last = self._publish(self.topics.response, ResponseMessage(
             request.id, parse.response, parse.intent if parse.recognized else None).to_dict())
         if request.response_topic:
@@ -533,6 +573,7 @@ class Daemon:
         while not self.stopping.wait(0.05):
             try:
                 self._expire_escalations()
+                self.home.poll()
                 due = self._discovery_due
                 if due is not None and time.monotonic() >= due and self.connected.is_set():
                     self._on_birth()

@@ -17,6 +17,7 @@ from typing import Any
 
 from edge_slm.engine.nlu import Parse
 from edge_slm.errors import ErrorCode
+from edge_slm.home.model import Resolution, Target
 from edge_slm.service.wire import safe_str
 
 
@@ -33,6 +34,7 @@ class Reason(StrEnum):
 
     OUT_OF_SCOPE = "out_of_scope"
     LOW_CONFIDENCE = "low_confidence"
+    NEEDS_TARGET = "needs_target"  # an action on devices with nothing in the home to act on
 
 
 class State(StrEnum):
@@ -101,22 +103,37 @@ class IntentMessage:
     response: str
     time: float = field(default_factory=time.time)
     asr: dict[str, Any] | None = None  # voice: recogniser, confidence, audio seconds, real-time factor
+    # With a home description: the entities meant, the resolved area and floor ids, and the slots
+    # whose words matched nothing in the home. None: no home is loaded.
+    targets: tuple[Target, ...] | None = None
+    area: str | None = None
+    floor: str | None = None
+    unresolved: tuple[str, ...] = ()
 
     @staticmethod
     def from_parse(parse: Parse, *, id: str, source: Source, model: ModelInfo, latency_ms: float,
-                   asr: dict[str, Any] | None = None) -> "IntentMessage":
+                   asr: dict[str, Any] | None = None, resolution: Resolution | None = None) -> "IntentMessage":
+        home: dict[str, Any] = {}
+        if resolution is not None:
+            home = {"targets": resolution.targets, "area": resolution.area.id if resolution.area else None,
+                    "floor": resolution.floor.id if resolution.floor else None, "unresolved": resolution.unresolved}
         return IntentMessage(
             id=id, text=parse.text, source=source,
             intent=Guess(parse.intent if parse.recognized else None, parse.confidence),
             best=Guess(parse.intent, parse.confidence), recognized=parse.recognized,
             slots=tuple(SlotValue(s.name, s.value, s.raw, s.start, s.end, s.confidence) for s in parse.slots),
-            model=model, latency_ms=round(latency_ms, 3), response=parse.response, asr=asr)
+            model=model, latency_ms=round(latency_ms, 3), response=parse.response, asr=asr, **home)
 
     def to_dict(self) -> dict[str, Any]:
         data = {"id": self.id, "text": self.text, "source": str(self.source), "intent": self.intent.to_dict(),
                 "best": self.best.to_dict(), "recognized": self.recognized,
                 "slots": [s.to_dict() for s in self.slots], "model": self.model.to_dict(),
                 "latency_ms": self.latency_ms, "time": self.time, "response": self.response}
+        if self.targets is not None:
+            data["targets"] = [t.to_dict() for t in self.targets]
+            data["area"], data["floor"] = self.area, self.floor
+            if self.unresolved:
+                data["unresolved"] = list(self.unresolved)
         if self.asr is not None:
             data["asr"] = self.asr
         return data
@@ -129,7 +146,9 @@ class IntentMessage:
             recognized=bool(data.get("recognized", data["intent"].get("name") is not None)),
             slots=tuple(SlotValue.from_dict(s) for s in data.get("slots", [])),
             model=ModelInfo.from_dict(data.get("model", {})), latency_ms=float(data.get("latency_ms", 0.0)),
-            response=data.get("response", ""), time=float(data.get("time", 0.0)), asr=data.get("asr"))
+            response=data.get("response", ""), time=float(data.get("time", 0.0)), asr=data.get("asr"),
+            targets=None if "targets" not in data else tuple(Target(**t) for t in data["targets"]),
+            area=data.get("area"), floor=data.get("floor"), unresolved=tuple(data.get("unresolved", ())))
 
 
 @dataclass(frozen=True)
@@ -158,8 +177,9 @@ class NotRecognizedMessage:
     reason: Reason
 
     @staticmethod
-    def from_parse(parse: Parse, id: str, out_of_scope: str | None) -> "NotRecognizedMessage":
-        reason = Reason.OUT_OF_SCOPE if parse.intent == out_of_scope else Reason.LOW_CONFIDENCE
+    def from_parse(parse: Parse, id: str, out_of_scope: str | None, reason: Reason | None = None) -> "NotRecognizedMessage":
+        if reason is None:
+            reason = Reason.OUT_OF_SCOPE if parse.intent == out_of_scope else Reason.LOW_CONFIDENCE
         return NotRecognizedMessage(id, parse.text, Guess(parse.intent, parse.confidence), reason)
 
     def to_dict(self) -> dict[str, Any]:

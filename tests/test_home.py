@@ -1,0 +1,192 @@
+"""Knowing the home: the description file, resolution to entities, and never acting on a guess."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, make_config
+from mqtt_helpers import Collector
+
+pytest.importorskip("rapidfuzz")
+pytest.importorskip("yaml")
+
+from edge_slm.home.model import HomeError, load_home  # noqa: E402
+from edge_slm.home.resolve import Resolver  # noqa: E402
+
+PREFIX = "edge-slm/default"
+
+# Names that appear nowhere in the bundle's training data ("aquarium heater", "Grandma's Lamp").
+HOME = """\
+floors:
+  - {id: ground, name: Ground floor, aliases: [downstairs]}
+  - {id: upper, name: Upstairs}
+areas:
+  - {id: kitchen, name: Kitchen, floor: ground}
+  - {id: porch, name: Porch, floor: ground}
+  - {id: garage, name: Garage, floor: ground}
+  - {id: bedroom, name: Bedroom, floor: upper, aliases: [master bedroom]}
+  - {id: living_room, name: Living Room, floor: ground, aliases: [lounge]}
+entities:
+  - {entity_id: light.porch, name: Porch Light, aliases: [front light], area: porch}
+  - {entity_id: light.kitchen_ceiling, name: Kitchen Ceiling, area: kitchen}
+  - {entity_id: light.under_cabinet, name: Under Cabinet Lights, area: kitchen}
+  - {entity_id: switch.kettle, name: Kettle, area: kitchen}
+  - {entity_id: cover.garage_door, name: Garage Door, area: garage, device_class: garage}
+  - {entity_id: switch.aquarium_heater, name: Aquarium Heater, area: living_room}
+  - {entity_id: light.grandmas_lamp, name: Grandma's Lamp, area: living_room}
+  - {entity_id: light.bedside, name: Bedside Lamp, area: bedroom}
+  - {entity_id: fan.bedroom, name: Bedroom Fan, area: bedroom}
+"""
+
+
+@pytest.fixture()
+def home_file(tmp_path: Path) -> Path:
+    path = tmp_path / "home.yaml"
+    path.write_text(HOME)
+    return path
+
+
+@pytest.fixture()
+def resolver(home_file: Path) -> Resolver:
+    return Resolver(load_home(home_file))
+
+
+@pytest.mark.parametrize("text,site,targets", [
+    ("turn off the porch light", None, ["light.porch"]),  # the model's span is only "porch"
+    ("switch off the aquarium heater", None, ["switch.aquarium_heater"]),  # its span is only "heater"
+    ("turn on Grandma's lamp", None, ["light.grandmas_lamp"]),  # taken for an area by the model
+    ("open the garage door", None, ["cover.garage_door"]),  # no slots at all
+    ("turn on the front light", None, ["light.porch"]),  # an alias
+    ("turn of the kitchn lights", None, ["light.kitchen_ceiling", "light.under_cabinet"]),  # typos
+    ("turn on the lights in the lounge", None, ["light.grandmas_lamp"]),  # an area alias, lights only
+    ("turn off the lights upstairs", None, ["light.bedside"]),  # a floor
+    ("turn on the lights", "kitchen", ["light.kitchen_ceiling", "light.under_cabinet"]),  # the satellite's area
+])
+def test_what_was_said_resolves_to_the_homes_entities(engine, resolver: Resolver, text: str, site: str | None,
+                                                      targets: list[str]) -> None:
+    resolution = resolver.resolve(engine.parse(text), site)
+    assert [t.entity_id for t in resolution.targets] == targets
+    assert not resolution.needs_target
+
+
+@pytest.mark.parametrize("text", ["turn on the lights", "turn on the spaceship", "turn on the lights in the attic"])
+def test_an_action_with_nothing_to_act_on_needs_a_target(engine, resolver: Resolver, text: str) -> None:
+    resolution = resolver.resolve(engine.parse(text), None)
+    assert resolution.targets == () and resolution.needs_target
+
+
+def test_questions_and_other_intents_are_left_alone(engine, resolver: Resolver) -> None:
+    resolution = resolver.resolve(engine.parse("what's the weather like"), "kitchen")
+    assert resolution.targets == () and not resolution.needs_target
+
+
+@pytest.mark.parametrize("body,message", [
+    ("areas:\n  - {id: a, name: A, floor: nowhere}\n", "home.yaml:2: area floor 'nowhere' is not one of the floors"),
+    ("entities:\n  - {entity_id: lamp, name: Lamp}\n", "home.yaml:2: entity_id 'lamp' must be domain.object_id"),
+    ("entities:\n  - {entity_id: light.a, name: A, area: attic}\n", "home.yaml:2: area 'attic' of light.a"),
+    ("areas:\n  - {id: a, name: A, colour: red}\n", "home.yaml:2: unknown key(s) colour in areas"),
+    ("entities:\n  - {entity_id: light.a, name: A}\n  - {entity_id: light.a, name: B}\n",
+     "home.yaml:3: entity_id 'light.a' appears twice"),
+    ("areas:\n  - {id: a, name: }\n", "home.yaml:2: 'name' must be a non-empty string"),
+    ("areas: [\n", "home.yaml:2: not valid YAML"),
+    ("rooms: []\n", "home.yaml:1: unknown section(s) rooms"),
+])
+def test_home_check_names_the_line(tmp_path: Path, body: str, message: str) -> None:
+    path = tmp_path / "home.yaml"
+    path.write_text(body)
+    with pytest.raises(HomeError) as caught:
+        load_home(path)
+    assert message in str(caught.value)
+    result = subprocess.run([sys.executable, "-m", "edge_slm", "home", "check", str(path)], cwd=ROOT,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and message in result.stderr
+
+
+def test_home_check_cli_on_a_good_file(home_file: Path) -> None:
+    out = subprocess.run([sys.executable, "-m", "edge_slm", "home", "check", str(home_file), "--try",
+                          "turn off the porch light"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    assert out.startswith("ok: 2 floors, 5 areas, 9 entities")
+    assert json.loads(out.splitlines()[-1])["targets"] == ["light.porch"]
+
+
+def _answers(watch: Collector, marker: str) -> dict[str, list[dict]]:
+    assert watch.wait_for(lambda m: any(t.endswith("/response") and json.loads(p)["id"] == marker
+                                        for t, p, _ in m), timeout=10)
+    found: dict[str, list[dict]] = {}
+    for topic, payload, _ in watch.messages:
+        body = json.loads(payload)
+        if body.get("id") == marker:
+            found.setdefault(topic.rsplit("/", 1)[-1], []).append(body)
+    return found
+
+
+def test_the_daemon_publishes_targets_and_never_an_untargeted_action(broker, start_daemon, home_file: Path) -> None:
+    start_daemon(make_config(broker.port, home={"file": str(home_file)}))
+    watch = Collector(broker.port, [f"{PREFIX}/#", "hermes/intent/#"])
+    watch.publish(f"{PREFIX}/command", json.dumps({"text": "turn off the porch light", "id": "p"}))
+    porch = _answers(watch, "p")
+    intent = porch["intent"][0]
+    assert intent["targets"] == [{"entity_id": "light.porch", "name": "Porch Light", "area": "porch",
+                                  "domain": "light", "score": intent["targets"][0]["score"]}]
+    assert porch["response"][0]["text"] == "Turned off the Porch Light"
+    watch.publish(f"{PREFIX}/command", json.dumps({"text": "turn on the lights", "id": "u"}))
+    untargeted = _answers(watch, "u")
+    assert "intent" not in untargeted
+    assert untargeted["not_recognized"][0]["reason"] == "needs_target"
+    assert untargeted["response"][0]["text"] == "Which device do you mean?"
+    assert not [t for t, p, _ in watch.messages if t.startswith("hermes/intent/") and json.loads(p)["id"] == "u"]
+    watch.publish(f"{PREFIX}/command", json.dumps({"text": "what's the weather like", "id": "w"}))
+    assert _answers(watch, "w")["intent"][0]["targets"] == []
+    watch.close()
+
+
+def test_the_site_area_and_a_reload_without_restart(broker, start_daemon, home_file: Path) -> None:
+    start_daemon(make_config(broker.port, home={"file": str(home_file)}, site={"area": "kitchen"}))
+    watch = Collector(broker.port, [f"{PREFIX}/#"])
+    watch.publish(f"{PREFIX}/command", json.dumps({"text": "turn on the lights", "id": "k"}))
+    kitchen = _answers(watch, "k")["intent"][0]
+    assert {t["entity_id"] for t in kitchen["targets"]} == {"light.kitchen_ceiling", "light.under_cabinet"}
+    assert kitchen["area"] == "kitchen" and kitchen["floor"] == "ground"
+    home_file.write_text(HOME + "  - {entity_id: switch.coffee_robot, name: Coffee Robot, area: kitchen}\n")
+    time.sleep(2.5)  # the daemon looks for a changed file every 2 s
+    watch.publish(f"{PREFIX}/command", json.dumps({"text": "turn on the coffee robot", "id": "c"}))
+    assert [t["entity_id"] for t in _answers(watch, "c")["intent"][0]["targets"]] == ["switch.coffee_robot"]
+    home_file.write_text("entities: [\n")  # a broken edit keeps the home that worked
+    time.sleep(2.5)
+    watch.publish(f"{PREFIX}/command", json.dumps({"text": "turn on the coffee robot", "id": "c2"}))
+    assert [t["entity_id"] for t in _answers(watch, "c2")["intent"][0]["targets"]] == ["switch.coffee_robot"]
+    watch.close()
+
+
+def test_a_low_confidence_action_is_not_published(broker, start_daemon, engine) -> None:
+    action, question = engine.parse("turn on the kitchen lights"), engine.parse("what's the weather like")
+    assert action.intent == "HassTurnOn" and question.intent == "HassGetWeather"
+    # The margin sits just above this action's confidence, and above the question's too.
+    threshold = max(action.confidence, question.confidence) + 1e-6
+    start_daemon(make_config(broker.port, model={"action_threshold": threshold}))
+    watch = Collector(broker.port, [f"{PREFIX}/#"])
+    watch.publish(f"{PREFIX}/command", json.dumps({"text": "turn on the kitchen lights", "id": "a"}))
+    watch.publish(f"{PREFIX}/command", json.dumps({"text": "what's the weather like", "id": "q"}))
+    answers = _answers(watch, "a")
+    assert "intent" not in answers and answers["not_recognized"][0]["reason"] == "low_confidence"
+    assert "intent" in _answers(watch, "q")  # not an action on a device: the margin does not apply
+    watch.close()
+
+
+def test_without_a_home_an_action_that_names_nothing_is_not_published(broker, start_daemon) -> None:
+    start_daemon(make_config(broker.port))
+    watch = Collector(broker.port, [f"{PREFIX}/#"])
+    for n, text in enumerate(["turn on the lights", "switch everything off", "turn it on"]):
+        watch.publish(f"{PREFIX}/command", json.dumps({"text": text, "id": f"u{n}"}))
+    watch.publish(f"{PREFIX}/command", json.dumps({"text": "turn on the lights in the kitchen", "id": "k"}))
+    for n in range(3):
+        untargeted = _answers(watch, f"u{n}")
+        assert "intent" not in untargeted and untargeted["not_recognized"][0]["reason"] == "needs_target"
+    kitchen = _answers(watch, "k")["intent"][0]
+    assert "targets" not in kitchen and kitchen["slots"][0]["name"] == "area"  # no home: slots only, as before
+    watch.close()
