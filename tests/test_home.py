@@ -190,3 +190,39 @@ def test_without_a_home_an_action_that_names_nothing_is_not_published(broker, st
     kitchen = _answers(watch, "k")["intent"][0]
     assert "targets" not in kitchen and kitchen["slots"][0]["name"] == "area"  # no home: slots only, as before
     watch.close()
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("turn off the kitchen lights and turn on the hallway lights",
+     [("HassTurnOff", [("area", "kitchen")]), ("HassTurnOn", [("area", "hallway")])]),
+    ("add eggs and bread to the shopping list",
+     [("HassShoppingListAddItem", [("item", "eggs")]), ("HassShoppingListAddItem", [("item", "bread")])]),
+    ("put eggs and bread on my shopping list",
+     [("HassShoppingListAddItem", [("item", "eggs")]), ("HassShoppingListAddItem", [("item", "bread")])]),
+    ("set a timer for five minutes and then turn off the oven",
+     [("HassStartTimer", [("minutes", "five")]), ("HassTurnOff", [("name", "oven")])]),
+    ("play rock and roll", [("HassMediaSearchAndPlay", [("search_query", "rock and roll")])]),  # one, not two
+    ("turn on the kitchen lights", [("HassTurnOn", [("area", "kitchen")])]),
+])
+def test_compound_commands_give_one_parse_per_action(engine, text: str, expected: list) -> None:
+    from edge_slm.engine.compound import parse_all
+
+    parses = parse_all(engine, text)
+    assert [(p.intent, [(s.name, p.text[s.start:s.end]) for s in p.slots]) for p in parses] == expected
+    assert all(p.recognized and p.text == text for p in parses)
+
+
+def test_a_compound_command_is_published_as_one_intent_per_action(broker, start_daemon, home_file: Path) -> None:
+    start_daemon(make_config(broker.port, home={"file": str(home_file)}))
+    watch = Collector(broker.port, [f"{PREFIX}/#", "hermes/intent/#"])
+    watch.publish(f"{PREFIX}/command", json.dumps({"text": "turn off the kitchen lights and turn on the porch light",
+                                                   "id": "two"}))
+    answers = _answers(watch, "two")
+    intents = sorted(answers["intent"], key=lambda m: m["index"])
+    assert [(m["intent"]["name"], m["index"], m["count"]) for m in intents] == [("HassTurnOff", 0, 2),
+                                                                               ("HassTurnOn", 1, 2)]
+    assert {t["entity_id"] for t in intents[0]["targets"]} == {"light.kitchen_ceiling", "light.under_cabinet"}
+    assert [t["entity_id"] for t in intents[1]["targets"]] == ["light.porch"]
+    assert answers["response"][0]["text"] == "Turned off the lights in the Kitchen. Turned on the Porch Light"
+    assert watch.wait_for(lambda m: sum(t.startswith("hermes/intent/") for t, _, _ in m) == 2)
+    watch.close()

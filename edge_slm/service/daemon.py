@@ -25,6 +25,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from edge_slm.engine.compound import parse_all
 from edge_slm.engine.nlu import Engine, InputError, Parse
 from edge_slm.errors import ErrorCode
 from edge_slm.home.model import ACTION_INTENTS, Resolution
@@ -432,21 +433,22 @@ class Daemon:
                         request.id or None, request.response_topic, request.correlation, delivery=request.delivery)
             return
         try:
-            parse = self.engine.parse(request.text)
+            parses = parse_all(self.engine, request.text)
         except InputError as exc:
             self._error(exc.code, exc.message, request.id or None, request.response_topic, request.correlation,
                         delivery=request.delivery)
             return
-        if request.intent_filter and parse.recognized and parse.intent not in request.intent_filter:
-            parse = Parse(parse.text, parse.intent, parse.confidence, False, (),
-                          self.engine.responder.render(None, {}))
+        if request.intent_filter:
+            parses = [p if not p.recognized or p.intent in request.intent_filter
+                      else Parse(p.text, p.intent, p.confidence, False, (), self.engine.responder.render(None, {}))
+                      for p in parses]
         self.handled += 1
-        log.debug("parsed", extra={"id": request.id, "text": request.text, "intent": parse.intent})
-        parse, resolution, reason = self._judge(parse)
-        if not parse.recognized and reason is None and self.config.escalation.enabled:
-            self._escalate(request, parse)
+        log.debug("parsed", extra={"id": request.id, "text": request.text, "intents": [p.intent for p in parses]})
+        judged = [self._judge(p) for p in parses]
+        if len(judged) == 1 and not judged[0][0].recognized and judged[0][2] is None and self.config.escalation.enabled:
+            self._escalate(request, judged[0][0])
             return
-        self._publish_parse(request, parse, resolution=resolution, reason=reason)
+        self._publish_parses(request, judged)
 
     def _judge(self, parse: Parse) -> tuple[Parse, Resolution | None, Reason | None]:
         """Never act on a guess: a low-confidence action, or one with nothing in the home to act on,
@@ -478,34 +480,49 @@ class Daemon:
                           self.engine.responder.render(parse.intent, values))
         return parse, resolution, None
 
-    def _publish_parse(self, request: Request, parse: Parse, model: ModelInfo | None = None,
-                       resolution: Resolution | None = None, reason: Reason | None = None) -> None:
+    def _publish_parse(self, request: Request, parse: Parse, model: ModelInfo | None = None) -> None:
+        self._publish_parses(request, [(parse, None, None)], model)
+
+    def _publish_parses(self, request: Request, judged: list[tuple[Parse, Resolution | None, Reason | None]],
+                        model: ModelInfo | None = None) -> None:
+        """One intent (or not_recognized) message per action, sharing the command's id with index and
+        count; one response and one Hermes tts/say for the whole command."""
         latency = (time.perf_counter() - request.received) * 1000
-        if resolution is None and self.home.resolver is not None and parse.recognized:
-            resolution = Resolution()  # a home is loaded: targets are always present, empty here
-        message = IntentMessage.from_parse(parse, id=request.id, source=request.source, model=model or self.model,
-                                           latency_ms=latency, resolution=resolution).to_dict()
-        if parse.recognized:
-            self._publish(self.topics.intent, message)
-        else:
-            self._publish(self.topics.not_recognized, NotRecognizedMessage.from_parse(
-                parse, request.id, self.engine.manifest.out_of_scope, reason).to_dict())
-        last = self._publish(self.topics.response, ResponseMessage(
-            request.id, parse.response, parse.intent if parse.recognized else None).to_dict())
-        if request.response_topic:
-            last = self._publish(request.response_topic, message, correlation=request.correlation)
-        if self.config.hermes.enabled:
-            ctx = request.ctx or hermes.Context(self.config.site.id, None, request.id)
+        count = len(judged)
+        ctx = request.ctx or hermes.Context(self.config.site.id, None, request.id)
+        for index, (parse, resolution, reason) in enumerate(judged):
+            if resolution is None and self.home.resolver is not None and parse.recognized:
+                resolution = Resolution()  # a home is loaded: targets are always present, empty here
+            message = IntentMessage.from_parse(parse, id=request.id, source=request.source, model=model or self.model,
+                                               latency_ms=latency, resolution=resolution, index=index,
+                                               count=count).to_dict()
             if parse.recognized:
-                self._publish(hermes.intent_topic(parse.intent), hermes.NluIntent.from_parse(parse, ctx).to_dict())
+                self._publish(self.topics.intent, message)
             else:
-                self._publish(hermes.NOT_RECOGNIZED, hermes.NotRecognized(parse.text, ctx).to_dict())
-            last = self._publish(hermes.TTS_SAY, hermes.TtsSay(parse.response, ctx).to_dict())
+                self._publish(self.topics.not_recognized, NotRecognizedMessage.from_parse(
+                    parse, request.id, self.engine.manifest.out_of_scope, reason, index, count).to_dict())
+            if request.response_topic:
+                self._publish(request.response_topic, message, correlation=request.correlation)
+            if self.config.hermes.enabled:
+                if parse.recognized:
+                    self._publish(hermes.intent_topic(parse.intent), hermes.NluIntent.from_parse(parse, ctx).to_dict())
+                else:
+                    self._publish(hermes.NOT_RECOGNIZED, hermes.NotRecognized(parse.text, ctx).to_dict())
+        first = judged[0][0]
+        # Said as sentences, one per action: "Turned off the lights in the Kitchen. Turned on the Porch Light"
+        response = ". ".join(p.response.rstrip(".") for p, _, _ in judged if p.response) if count > 1 \
+            else first.response
+        # PUBACKs come back in order: the last publish's acknowledgement covers every earlier one.
+        last = self._publish(self.topics.response, ResponseMessage(
+            request.id, response, first.intent if first.recognized else None).to_dict())
+        if self.config.hermes.enabled:
+            last = self._publish(hermes.TTS_SAY, hermes.TtsSay(response, ctx).to_dict())
         if request.key is not None:
             self.recent.add(request.key)
         self.acks.after(last, request.delivery)
-        log.info("answered", extra={"id": request.id, "source": str(request.source), "intent": parse.intent,
-                                    "recognized": parse.recognized, "latency_ms": round(latency, 2)})
+        log.info("answered", extra={"id": request.id, "source": str(request.source), "count": count,
+                                    "intents": [p.intent for p, _, _ in judged],
+                                    "recognized": [p.recognized for p, _, _ in judged], "latency_ms": round(latency, 2)})
 
     # ------------------------------------------- what voice may use (voice.service.Host)
     @property

@@ -109,10 +109,14 @@ class IntentMessage:
     area: str | None = None
     floor: str | None = None
     unresolved: tuple[str, ...] = ()
+    # A compound command ("turn off the kitchen lights and lock the door"): one message per action.
+    index: int = 0
+    count: int = 1
 
     @staticmethod
     def from_parse(parse: Parse, *, id: str, source: Source, model: ModelInfo, latency_ms: float,
-                   asr: dict[str, Any] | None = None, resolution: Resolution | None = None) -> "IntentMessage":
+                   asr: dict[str, Any] | None = None, resolution: Resolution | None = None, index: int = 0,
+                   count: int = 1) -> "IntentMessage":
         home: dict[str, Any] = {}
         if resolution is not None:
             home = {"targets": resolution.targets, "area": resolution.area.id if resolution.area else None,
@@ -122,13 +126,15 @@ class IntentMessage:
             intent=Guess(parse.intent if parse.recognized else None, parse.confidence),
             best=Guess(parse.intent, parse.confidence), recognized=parse.recognized,
             slots=tuple(SlotValue(s.name, s.value, s.raw, s.start, s.end, s.confidence) for s in parse.slots),
-            model=model, latency_ms=round(latency_ms, 3), response=parse.response, asr=asr, **home)
+            model=model, latency_ms=round(latency_ms, 3), response=parse.response, asr=asr, index=index,
+            count=count, **home)
 
     def to_dict(self) -> dict[str, Any]:
         data = {"id": self.id, "text": self.text, "source": str(self.source), "intent": self.intent.to_dict(),
                 "best": self.best.to_dict(), "recognized": self.recognized,
                 "slots": [s.to_dict() for s in self.slots], "model": self.model.to_dict(),
-                "latency_ms": self.latency_ms, "time": self.time, "response": self.response}
+                "latency_ms": self.latency_ms, "time": self.time, "response": self.response,
+                "index": self.index, "count": self.count}
         if self.targets is not None:
             data["targets"] = [t.to_dict() for t in self.targets]
             data["area"], data["floor"] = self.area, self.floor
@@ -148,7 +154,8 @@ class IntentMessage:
             model=ModelInfo.from_dict(data.get("model", {})), latency_ms=float(data.get("latency_ms", 0.0)),
             response=data.get("response", ""), time=float(data.get("time", 0.0)), asr=data.get("asr"),
             targets=None if "targets" not in data else tuple(Target(**t) for t in data["targets"]),
-            area=data.get("area"), floor=data.get("floor"), unresolved=tuple(data.get("unresolved", ())))
+            area=data.get("area"), floor=data.get("floor"), unresolved=tuple(data.get("unresolved", ())),
+            index=int(data.get("index", 0)), count=int(data.get("count", 1)))
 
 
 @dataclass(frozen=True)
@@ -175,19 +182,24 @@ class NotRecognizedMessage:
     text: str
     best: Guess
     reason: Reason
+    index: int = 0
+    count: int = 1
 
     @staticmethod
-    def from_parse(parse: Parse, id: str, out_of_scope: str | None, reason: Reason | None = None) -> "NotRecognizedMessage":
+    def from_parse(parse: Parse, id: str, out_of_scope: str | None, reason: Reason | None = None,
+                   index: int = 0, count: int = 1) -> "NotRecognizedMessage":
         if reason is None:
             reason = Reason.OUT_OF_SCOPE if parse.intent == out_of_scope else Reason.LOW_CONFIDENCE
-        return NotRecognizedMessage(id, parse.text, Guess(parse.intent, parse.confidence), reason)
+        return NotRecognizedMessage(id, parse.text, Guess(parse.intent, parse.confidence), reason, index, count)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "text": self.text, "best": self.best.to_dict(), "reason": str(self.reason)}
+        return {"id": self.id, "text": self.text, "best": self.best.to_dict(), "reason": str(self.reason),
+                "index": self.index, "count": self.count}
 
     @staticmethod
     def from_dict(data: dict[str, Any]) -> "NotRecognizedMessage":
-        return NotRecognizedMessage(data["id"], data["text"], Guess.from_dict(data["best"]), Reason(data["reason"]))
+        return NotRecognizedMessage(data["id"], data["text"], Guess.from_dict(data["best"]), Reason(data["reason"]),
+                                    int(data.get("index", 0)), int(data.get("count", 1)))
 
 
 @dataclass(frozen=True)
