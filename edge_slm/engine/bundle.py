@@ -196,7 +196,12 @@ def _extract_tar(path: Path) -> tuple[Path, _Unpacked]:
     try:
         with tarfile.open(path) as archive:
             _check_members(path, archive)
-            archive.extractall(target, filter="data")
+            if hasattr(tarfile, "data_filter"):
+                archive.extractall(target, filter="data")
+            else:
+                # Python before 3.11.4 (Debian 12's 3.11.2) has no extraction filters; every member was
+                # just checked to be a plain file or folder inside the bundle, which is what "data" allows.
+                archive.extractall(target, members=archive.getmembers())  # noqa: S202
     except (tarfile.TarError, OSError, EOFError) as exc:
         cleanup()
         raise BundleError(f"{path}: not a readable bundle archive ({exc})") from exc
