@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 import os
 from importlib import resources
@@ -31,6 +30,8 @@ class SignatureError(EdgeSlmError):
 
 
 def key_id(public_raw: bytes) -> str:
+    import hashlib  # here, not at import: its OpenSSL backend costs ~4 MB of RSS on a device that never signs
+
     return hashlib.sha256(public_raw).hexdigest()[:16]
 
 
