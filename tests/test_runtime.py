@@ -183,3 +183,12 @@ def test_each_layer_imports_only_the_layers_below_it() -> None:
             assert used <= allowed, f"{path.relative_to(ROOT)} imports edge_slm.{sorted(used - allowed)}"
     for path in (ROOT / "export").rglob("*.py"):
         assert _edge_imports(path) <= {"engine"}, f"{path.relative_to(ROOT)} reaches past edge_slm.engine"
+
+
+def test_loading_the_engine_leaves_optional_and_costly_modules_alone() -> None:
+    """No OpenSSL hash backend (~4 MB RSS), no signature library without trusted keys, no fuzzy matcher."""
+    probe = ("import sys\nfrom edge_slm.engine.nlu import Engine\nEngine.load(None).parse('turn on the kitchen lights')\n"
+             "print([m for m in ('_hashlib', 'cryptography', 'rapidfuzz', 'yaml') if m in sys.modules])\n")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
