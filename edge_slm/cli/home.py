@@ -47,6 +47,53 @@ def _try(home: Any, text: str, args: argparse.Namespace) -> str:
                        "unresolved": list(resolution.unresolved), "needs_target": resolution.needs_target})
 
 
+def cmd_home_eval(args: argparse.Namespace) -> int:
+    """Scored as a hub would see it: a command is right when exactly what it asked for is published
+    (the intent and the same set of entities), and a command naming nothing is never published."""
+    import json
+    from pathlib import Path
+
+    from edge_slm.engine.compound import parse_all
+    from edge_slm.engine.nlu import Engine
+    from edge_slm.home.model import ACTION_INTENTS, load_home
+    from edge_slm.home.resolve import Resolver
+    from edge_slm.service.decide import decide
+
+    engine = Engine.load(args.bundle, threads=1)
+    resolver = Resolver(load_home(args.file))
+    right = total = untargeted = refused_ok = refused_total = 0
+    misses: list[str] = []
+    for line in Path(args.data).read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        case = json.loads(line)
+        published = []
+        for parse in parse_all(engine, case["text"]):
+            judged, resolution, _ = decide(parse, engine.responder, resolver, args.site_area or None,
+                                           args.action_threshold)
+            if judged.recognized:
+                targets = sorted(t.entity_id for t in resolution.targets) if resolution else []
+                published.append((judged.intent, targets))
+                untargeted += judged.intent in ACTION_INTENTS and not targets
+        if case.get("needs_target"):
+            refused_total += 1
+            ok = not any(intent in ACTION_INTENTS for intent, _ in published)
+            refused_ok += ok
+        else:
+            total += 1
+            ok = published == [(case["intent"], sorted(case["targets"]))]
+            right += ok
+        if not ok:
+            misses.append(f"  {case['text']!r}: published {published or 'nothing'}")
+    print(f"commands with a target: {right}/{total} right ({100 * right / max(total, 1):.1f}%: intent and "
+          f"exactly the expected entities)")
+    print(f"commands that name nothing: {refused_ok}/{refused_total} not acted on")
+    print(f"untargeted actions published: {untargeted}")
+    if misses and args.verbose:
+        print("misses:\n" + "\n".join(misses))
+    return 0
+
+
 def register(sub: Any, commands: dict[str, Callable[[argparse.Namespace], int]]) -> None:
     p = sub.add_parser("home", help="the home description: check a file (and try commands against it)")
     actions = p.add_subparsers(dest="home_command", required=True)
@@ -56,4 +103,13 @@ def register(sub: Any, commands: dict[str, Callable[[argparse.Namespace], int]])
                        help="also parse TEXT and show the entities it resolves to (repeatable)")
     check.add_argument("--site-area", default="", help="the area of the device hearing --try commands")
     check.add_argument("--bundle", default=None)
-    commands["home"] = cmd_home
+    check.set_defaults(home_run=cmd_home)
+    evaluate = actions.add_parser("eval", help="score commands (text, intent, targets) against a home")
+    evaluate.add_argument("file", help="home description YAML")
+    evaluate.add_argument("--data", required=True, help="JSONL: {text, intent, targets} or {text, needs_target}")
+    evaluate.add_argument("--site-area", default="")
+    evaluate.add_argument("--action-threshold", type=float, default=0.8)
+    evaluate.add_argument("--bundle", default=None)
+    evaluate.add_argument("-v", "--verbose", action="store_true", help="list every miss")
+    evaluate.set_defaults(home_run=cmd_home_eval)
+    commands["home"] = lambda args: args.home_run(args)

@@ -38,7 +38,7 @@ _DOMAIN_WORDS = {
     "climate": {"thermostat", "heating", "ac", "hvac", "heat"},
     "media_player": {"tv", "television", "speaker", "speakers", "stereo", "radio"},
     "vacuum": {"vacuum", "roomba"},
-    "switch": {"switch", "switches", "plug", "plugs", "outlet", "outlets"},
+    "switch": {"plug", "plugs", "outlet", "outlets"},  # not "switch": it is the verb far more often
 }
 _ALL_DOMAIN_WORDS = frozenset().union(*_DOMAIN_WORDS.values())
 _VERB_DOMAINS = {"open": {"cover", "valve", "lock"}, "close": {"cover", "valve"}, "shut": {"cover", "valve"},
@@ -52,6 +52,10 @@ _COMMAND_WORDS = frozenset("""please can could would you will turn switch flip t
     open close shut lock unlock on off of up down in at to for me it now again all the a an my our""".split())
 _ARTICLES = re.compile(r"\b(the|a|an|my|our|all|every)\b")
 _POSSESSIVE = re.compile(r"(\w)'s\b")
+
+
+def _without_domain_words(text: str) -> str:
+    return " ".join(w for w in normalise(text).split() if w not in _ALL_DOMAIN_WORDS and w + "s" not in _ALL_DOMAIN_WORDS)
 
 
 def normalise(text: str) -> str:
@@ -157,15 +161,22 @@ class Resolver:
         domains = self.domains(parse)
         targets: list[Target] = []
         named: list[tuple[object, float]] = []
+        name_is_place = False
         if "name" in slots:
             named = self._entities.match(slots["name"])
+            if not named:
+                # "the kitchen lights", "the home office lights": a place (and a kind of device) said as a name
+                rest = _without_domain_words(slots["name"])
+                places = self._areas.match(rest) if rest else []
+                if places:
+                    area, name_is_place = places[0][0], True  # type: ignore[assignment]
         elif not ({"area", "floor"} & slots.keys()) or unresolved:
             # No usable span ("open the garage door" with no slots, "Grandma's" taken for an area):
             # the command's words without the verbs are matched against the names, unless all that
             # is left says only what kind of device ("turn on the lights": a place decides).
             words = self._object_words(parse.text)
             if words and not set(words.split()) <= _ALL_DOMAIN_WORDS:
-                rest = " ".join(w for w in words.split() if w not in _ALL_DOMAIN_WORDS)
+                rest = _without_domain_words(words)
                 places = self._areas.match(rest) if rest else []
                 named = self._entities.match(words)
                 if places and (not named or places[0][1] >= named[0][1]):
@@ -175,7 +186,14 @@ class Resolver:
                 elif named:
                     unresolved = [u for u in unresolved if u != "area"]
                     area = None
-        if "name" in slots or named:
+        elif area is not None:
+            # A device named beside its room, the room taken as the area: "turn on the kitchen pendant".
+            words = self._object_words(parse.text)
+            area_words = set(normalise(area.name).split()) | {w for a in area.aliases for w in normalise(a).split()}
+            if set(words.split()) - area_words - _ALL_DOMAIN_WORDS:
+                named = [(e, score) for e, score in self._entities.match(words)
+                         if isinstance(e, Entity) and e.area == area.id and score >= 0.9]
+        if named or ("name" in slots and not name_is_place):
             # Among equally good names, the words and the area decide ("the kitchen light").
             if len(named) > 1 and domains:
                 named = [(e, s) for e, s in named if e.domain in domains] or named  # type: ignore[attr-defined]

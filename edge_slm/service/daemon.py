@@ -28,10 +28,11 @@ from paho.mqtt.properties import Properties
 from edge_slm.engine.compound import parse_all
 from edge_slm.engine.nlu import Engine, InputError, Parse
 from edge_slm.errors import ErrorCode
-from edge_slm.home.model import ACTION_INTENTS, Resolution
+from edge_slm.home.model import Resolution
 from edge_slm.service import hermes, homeassistant, sdnotify
 from edge_slm.service.acks import Acks, Delivery
 from edge_slm.service.config import Config
+from edge_slm.service.decide import decide
 from edge_slm.service.homefile import HomeFile
 from edge_slm.service.limits import RateLimiter
 from edge_slm.service.messages import (
@@ -63,7 +64,6 @@ from edge_slm.service.wire import UntrustedJsonError, encode, loads_untrusted, s
 
 log = logging.getLogger("edge_slm.service.daemon")
 DISCOVERY_MIN_INTERVAL_S = 10.0
-NEEDS_TARGET_RESPONSE = "Which device do you mean?"
 TAKEOVER = "Session taken over"
 
 
@@ -451,34 +451,8 @@ class Daemon:
         self._publish_parses(request, judged)
 
     def _judge(self, parse: Parse) -> tuple[Parse, Resolution | None, Reason | None]:
-        """Never act on a guess: a low-confidence action, or one with nothing in the home to act on,
-        becomes not_recognized; with a home, the response names what was resolved."""
-        if not parse.recognized:
-            return parse, None, None
-        reason = None
-        if parse.intent in ACTION_INTENTS and parse.confidence < self.config.model.action_threshold:
-            reason = Reason.LOW_CONFIDENCE
-        resolver = self.home.resolver
-        resolution = None
-        if reason is None and resolver is not None:
-            resolution = resolver.resolve(parse, self.config.site.area or None)
-            if resolution.needs_target:
-                reason = Reason.NEEDS_TARGET
-        elif reason is None and parse.intent in ACTION_INTENTS and not self.config.site.area \
-                and not {"name", "area", "floor"} & {s.name for s in parse.slots}:
-            reason = Reason.NEEDS_TARGET  # no home to resolve against, and nothing said names a device or place
-        if reason is not None:
-            response = NEEDS_TARGET_RESPONSE if reason is Reason.NEEDS_TARGET else self.engine.responder.render(None, {})
-            return Parse(parse.text, parse.intent, parse.confidence, False, parse.slots, response), None, reason
-        if resolution is not None and (resolution.name or resolution.area):
-            values = {s.name: str(s.value) for s in parse.slots}
-            if resolution.name:
-                values["name"] = resolution.name
-            if resolution.area:
-                values["area"] = resolution.area.name
-            parse = Parse(parse.text, parse.intent, parse.confidence, True, parse.slots,
-                          self.engine.responder.render(parse.intent, values))
-        return parse, resolution, None
+        return decide(parse, self.engine.responder, self.home.resolver, self.config.site.area or None,
+                      self.config.model.action_threshold)
 
     def _publish_parse(self, request: Request, parse: Parse, model: ModelInfo | None = None) -> None:
         self._publish_parses(request, [(parse, None, None)], model)

@@ -1,0 +1,49 @@
+"""Never act on a guess: what becomes of a parse before anything is published.
+
+Shared by the daemon and ``edge-slm home eval``, so what is measured is what is published.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from edge_slm.engine.nlu import Parse
+from edge_slm.engine.respond import Responder
+from edge_slm.home.model import ACTION_INTENTS, Resolution
+from edge_slm.service.messages import Reason
+
+if TYPE_CHECKING:
+    from edge_slm.home.resolve import Resolver
+
+NEEDS_TARGET_RESPONSE = "Which device do you mean?"
+
+
+def decide(parse: Parse, responder: Responder, resolver: "Resolver | None", site_area: str | None,
+           action_threshold: float) -> tuple[Parse, Resolution | None, Reason | None]:
+    """A low-confidence action, or one with nothing to act on, becomes not recognised (with its
+    reason); with a home, the reply names what was resolved."""
+    if not parse.recognized:
+        return parse, None, None
+    reason = None
+    if parse.intent in ACTION_INTENTS and parse.confidence < action_threshold:
+        reason = Reason.LOW_CONFIDENCE
+    resolution = None
+    if reason is None and resolver is not None:
+        resolution = resolver.resolve(parse, site_area)
+        if resolution.needs_target:
+            reason = Reason.NEEDS_TARGET
+    elif reason is None and parse.intent in ACTION_INTENTS and not site_area \
+            and not {"name", "area", "floor"} & {s.name for s in parse.slots}:
+        reason = Reason.NEEDS_TARGET  # no home to resolve against, and nothing said names a device or place
+    if reason is not None:
+        response = NEEDS_TARGET_RESPONSE if reason is Reason.NEEDS_TARGET else responder.render(None, {})
+        return Parse(parse.text, parse.intent, parse.confidence, False, parse.slots, response), None, reason
+    if resolution is not None and (resolution.name or resolution.area):
+        values = {s.name: str(s.value) for s in parse.slots}
+        if resolution.name:
+            values["name"] = resolution.name
+        if resolution.area:
+            values["area"] = resolution.area.name
+        parse = Parse(parse.text, parse.intent, parse.confidence, True, parse.slots,
+                      responder.render(parse.intent, values))
+    return parse, resolution, None
