@@ -164,12 +164,12 @@ class Resolver:
         name_is_place = False
         if "name" in slots:
             named = self._entities.match(slots["name"])
-            if not named:
-                # "the kitchen lights", "the home office lights": a place (and a kind of device) said as a name
-                rest = _without_domain_words(slots["name"])
-                places = self._areas.match(rest) if rest else []
-                if places:
-                    area, name_is_place = places[0][0], True  # type: ignore[assignment]
+            # "the kitchen lights", "the home office lights": a place (and a kind of device) said as a
+            # name; taken as the place when it matches a place at least as well as any device.
+            rest = _without_domain_words(slots["name"])
+            places = self._areas.match(rest) if rest else []
+            if places and (not named or places[0][1] >= named[0][1]):
+                named, area, name_is_place = [], places[0][0], True  # type: ignore[assignment]
         elif not ({"area", "floor"} & slots.keys()) or unresolved:
             # No usable span ("open the garage door" with no slots, "Grandma's" taken for an area):
             # the command's words without the verbs are matched against the names, unless all that
