@@ -40,6 +40,7 @@ def test_tiny_bundle_matches_design_and_loads(tiny_bundle: Path) -> None:
     assert parse.intent in manifest["intents"]
 
 
+@pytest.mark.slow
 def test_parity_loss_refuses_to_write_a_bundle(tmp_path: Path) -> None:
     recipe = tmp_path / "strict.toml"
     text = (DATA / "tiny.toml").read_text().replace("max_drop = 100.0", "max_drop = -1.0")
@@ -96,6 +97,7 @@ def test_fused_graph_and_its_pytorch_baseline_agree(tiny_bundle: Path) -> None:
         assert np.abs(intent - t_intent.numpy()).max() < 0.5
 
 
+@pytest.mark.slow
 def test_checkpoint_cache_reuses_only_what_nothing_changed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from export.build import build
     from export.recipe import load_recipe

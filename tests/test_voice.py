@@ -47,6 +47,7 @@ def spoken(tmp_path_factory: pytest.TempPathFactory) -> list[bytes]:
     return [raw_samples(speak(text, folder / f"c{i}.wav")) for i, (text, _) in enumerate(COMMANDS)]
 
 
+@pytest.mark.slow
 def test_thirty_spoken_commands_through_a_real_portaudio_input(spoken: list[bytes], tmp_path: Path) -> None:
     stream = silence(0.5) + b"".join(clip + silence(1.2) for clip in spoken) + silence(2.0)
     env = dict(os.environ, **alsa_mic(tmp_path, stream))
@@ -118,6 +119,7 @@ def test_endpointer_keeps_the_speech_and_only_a_short_tail_of_the_closing_silenc
     assert utterances[0].ended_at >= 0.5 + clip.size / 16000
 
 
+@pytest.mark.slow
 def test_minutes_of_silence_and_noise_publish_nothing_with_flat_memory() -> None:
     from edge_slm.service.config import VoiceConfig
     from edge_slm.voice.pipeline import VoicePipeline
