@@ -192,3 +192,11 @@ def test_loading_the_engine_leaves_optional_and_costly_modules_alone() -> None:
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+def test_every_intent_has_its_own_reply_and_questions_never_get_done(engine: Engine) -> None:
+    intents = [i for i in engine.manifest.intents if i != engine.manifest.out_of_scope]
+    assert [i for i in intents if i not in engine.responder.templates] == []
+    for text, reply in [("what time is it", "Checking the time"), ("what's the date today", "Checking the date")]:
+        parse = engine.parse(text)
+        assert parse.recognized and parse.response == reply, (text, parse.intent, parse.response)
