@@ -244,3 +244,18 @@ def test_the_held_out_home_commands_stay_above_their_floor() -> None:
 
 
 FLOOR = 0.78
+
+
+@pytest.mark.parametrize("text,reply", [
+    ("close the study blinds", "Closed the Study Blinds"),
+    ("open the garage door", "Opened the Garage Door"),
+    ("turn off the fan in the bedroom", "Turned off the Bedroom Fan"),  # the only one there: named
+    ("turn off the porch light", "Turned off the Porch Light"),
+    ("turn off the lights in the kitchen", "Turned off the lights in the Kitchen"),
+])
+def test_replies_name_what_was_resolved_in_its_own_words(engine, home_file: Path, text: str, reply: str) -> None:
+    from edge_slm.service.decide import decide
+
+    home_file.write_text(HOME + "  - {entity_id: cover.study_blinds, name: Study Blinds, area: bedroom}\n")
+    parse, resolution, reason = decide(engine.parse(text), engine.responder, Resolver(load_home(home_file)), None, 0.8)
+    assert reason is None and parse.response == reply, (parse.intent, [t.entity_id for t in resolution.targets])

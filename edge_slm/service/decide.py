@@ -44,6 +44,29 @@ def decide(parse: Parse, responder: Responder, resolver: "Resolver | None", site
             values["name"] = resolution.name
         if resolution.area:
             values["area"] = resolution.area.name
-        parse = Parse(parse.text, parse.intent, parse.confidence, True, parse.slots,
-                      responder.render(parse.intent, values))
+        reply = _domain_reply(parse.intent, resolution, values) or responder.render(parse.intent, values)
+        parse = Parse(parse.text, parse.intent, parse.confidence, True, parse.slots, reply)
     return parse, resolution, None
+
+
+# What turning on or off means for devices that are not lights ("close the blinds in the office"
+# must not answer "Turned off the lights in the office").
+_DOMAIN_REPLIES = {
+    ("cover", "HassTurnOn"): ("Opened the {name}", "Opened the covers in the {area}"),
+    ("cover", "HassTurnOff"): ("Closed the {name}", "Closed the covers in the {area}"),
+    ("fan", "HassTurnOn"): ("Turned on the {name}", "Turned on the fans in the {area}"),
+    ("fan", "HassTurnOff"): ("Turned off the {name}", "Turned off the fans in the {area}"),
+    ("switch", "HassTurnOn"): ("Turned on the {name}", "Turned on the switches in the {area}"),
+    ("switch", "HassTurnOff"): ("Turned off the {name}", "Turned off the switches in the {area}"),
+}
+
+
+def _domain_reply(intent: str, resolution: Resolution, values: dict[str, str]) -> str | None:
+    domains = {t.domain for t in resolution.targets}
+    if len(domains) != 1:
+        return None
+    pair = _DOMAIN_REPLIES.get((domains.pop(), intent))
+    if pair is None:
+        return None
+    one, many = pair
+    return one.format(**values) if resolution.name else many.format(**values) if "area" in values else None
