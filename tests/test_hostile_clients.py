@@ -288,3 +288,23 @@ def test_a_world_readable_password_file_is_refused(tmp_path: Path) -> None:
         config.password()
     os.chmod(secret, 0o600)
     assert config.password() == "hunter2"
+
+
+def test_a_command_is_journalled_only_once_its_answer_is_the_brokers(tmp_path: Path) -> None:
+    """Journalled before the answer's PUBACK, a SIGKILL in between would lose the command for good
+    (the redelivery would be answered "duplicate"); this order was once seen losing one in 1,000."""
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    from edge_slm.service.acks import Acks, Delivery
+    from edge_slm.service.recent import JOURNAL, RecentIds
+
+    recent = RecentIds(state_dir=tmp_path)
+    acks = Acks(mqtt.Client(CallbackAPIVersion.VERSION2, client_id="journal-order"))
+    answer = mqtt.MQTTMessageInfo(41)
+    answer.rc = mqtt.MQTT_ERR_SUCCESS
+    acks.after(answer, Delivery(7, 1, acks.connection), answered=lambda: recent.persist("mqtt:id:k1"))
+    assert "k1" not in (tmp_path / JOURNAL).read_text()  # the answer is not the broker's yet
+    acks.on_publish(41)  # its PUBACK
+    assert "k1" in (tmp_path / JOURNAL).read_text()
+    recent.close()

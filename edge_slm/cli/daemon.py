@@ -49,16 +49,57 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"edge-slm: config error: {exc}", file=sys.stderr)
         return 2
-    voice = None
+    voice = wyoming = None
     if config.voice.enabled:
         from edge_slm.voice.service import start_voice
 
         voice = start_voice(config, daemon)
+    if config.wyoming.enabled:
+        from edge_slm.service.wyoming import Understanding, WyomingThread
+
+        wyoming = WyomingThread(config.wyoming.uri, Understanding(daemon.engine, config, daemon.home)).start()
     daemon.start()
     code = daemon.run_forever()
-    if voice is not None:
-        voice.stop()
+    for part in (voice, wyoming):
+        if part is not None:
+            part.stop()
     return code
+
+
+def cmd_wyoming(args: argparse.Namespace) -> int:
+    """The Wyoming intent service alone (no MQTT)."""
+    import asyncio
+    import signal
+
+    from edge_slm.engine.bundle import BundleError
+    from edge_slm.engine.nlu import Engine
+    from edge_slm.service import logs
+    from edge_slm.service.homefile import HomeFile
+    from edge_slm.service.wyoming import Understanding, serve
+
+    config = _load(args.config)
+    logs.setup(config.service.log_level)
+    try:
+        engine = Engine.load(config.model.bundle, threads=config.model.threads,
+                             threshold=config.model.confidence_threshold, trusted_keys=config.model.trusted_keys)
+        understanding = Understanding(engine, config, HomeFile(config.home.file or None))
+    except (BundleError, ConfigError) as exc:
+        print(f"edge-slm wyoming: {exc}", file=sys.stderr)
+        return 2
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await serve(args.uri or config.wyoming.uri, understanding, stop)
+
+    try:
+        asyncio.run(main())
+    except OSError as exc:
+        print(f"edge-slm wyoming: cannot listen on {args.uri or config.wyoming.uri} ({exc.strerror})", file=sys.stderr)
+        return 2
+    return 0
 
 
 def _first_seconds(chunks, seconds: float):  # noqa: ANN001, ANN202 - iterator of int16 arrays
@@ -213,6 +254,11 @@ def register(sub: Any, commands: dict[str, Callable[[argparse.Namespace], int]],
     p.add_argument("--seconds", type=float, default=0.0,
                    help="stop after this much audio (0: run until interrupted)")
     commands["listen"] = cmd_listen
+
+    p = sub.add_parser("wyoming", help="the Wyoming intent service alone (Home Assistant's conversation agent)")
+    p.add_argument("--config", help="device config TOML ([model], [home], [wyoming] are used)")
+    p.add_argument("--uri", default="", help="tcp://HOST:PORT (default: [wyoming] uri)")
+    commands["wyoming"] = cmd_wyoming
 
     p = sub.add_parser("demo", help="the whole loop on this machine: broker, daemon, sample commands")
     p.add_argument("--config", help="use this config's broker if it answers")

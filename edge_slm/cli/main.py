@@ -93,6 +93,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
         result = run_voice_bench(args.bundle)
         text = voice_markdown(result)
         marker = "bench-voice"
+    elif args.wyoming:
+        from edge_slm.bench.wyoming import run_wyoming_bench, wyoming_markdown
+
+        result = run_wyoming_bench(args.bundle)
+        text = wyoming_markdown(result)
+        marker = "bench-wyoming"
     elif args.home:
         from edge_slm.bench.home import home_markdown, run_home_bench
 
@@ -146,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--iterations", type=int, default=400)
     p.add_argument("--mqtt", action="store_true", help="command-to-intent round trips through Mosquitto")
     p.add_argument("--home", action="store_true", help="resolution against a generated home of 500 entities")
+    p.add_argument("--wyoming", action="store_true", help="transcript-to-intent round trips through the Wyoming service")
     p.add_argument("--count", type=int, default=2000, help="--mqtt: commands to send")
     p.add_argument("--voice", action="store_true", help="spoken commands through the ALSA capture path")
     p.add_argument("--write", metavar="FILE", help="update this Markdown file (e.g. BENCHMARKS.md)")

@@ -12,6 +12,7 @@ import logging
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Callable
 
 import paho.mqtt.client as mqtt
 
@@ -31,7 +32,7 @@ class Acks:
     def __init__(self, client: mqtt.Client) -> None:
         self.client = client
         self.connection = 0
-        self._waiting: dict[int, Delivery] = {}  # mid of our answer -> delivery to ack
+        self._waiting: dict[int, tuple[Delivery, Callable[[], None] | None]] = {}  # mid of our answer -> ack
         self._done: OrderedDict[int, None] = OrderedDict()  # PUBACKs that came before we asked
         self._lock = threading.Lock()
 
@@ -53,33 +54,43 @@ class Acks:
         except Exception:  # noqa: BLE001 - a lost socket: the broker redelivers, and ids catch it
             log.warning("acknowledgement not sent", extra={"mid": delivery.mid})
 
-    def after(self, info: mqtt.MQTTMessageInfo | None, delivery: Delivery | None) -> None:
-        """Acknowledge ``delivery`` once ``info`` (our answer) is acknowledged by the broker."""
+    def after(self, info: mqtt.MQTTMessageInfo | None, delivery: Delivery | None,
+              answered: Callable[[], None] | None = None) -> None:
+        """Acknowledge ``delivery`` once ``info`` (our answer) is acknowledged by the broker, calling
+        ``answered`` first: what is recorded there is true only once the answer is the broker's."""
         if delivery is None:
             return
         if info is None or info.rc != mqtt.MQTT_ERR_SUCCESS and info.rc != mqtt.MQTT_ERR_NO_CONN:
-            self.now(delivery)
+            self._finish(delivery, answered)
             return
         with self._lock:
             if info.mid in self._done:
                 del self._done[info.mid]
                 ready = True
             else:
-                self._waiting[info.mid] = delivery
+                self._waiting[info.mid] = (delivery, answered)
                 ready = False
         if ready:
-            self.now(delivery)
+            self._finish(delivery, answered)
+
+    def _finish(self, delivery: Delivery, answered: Callable[[], None] | None) -> None:
+        if answered is not None:
+            try:
+                answered()
+            except Exception:  # noqa: BLE001 - the ack must still go out
+                log.exception("after-answer step failed")
+        self.now(delivery)
 
     def on_publish(self, mid: int) -> None:
         with self._lock:
-            delivery = self._waiting.pop(mid, None)
-            if delivery is None:
+            waiting = self._waiting.pop(mid, None)
+            if waiting is None:
                 # The PUBACK beat the worker's bookkeeping (or the publish was not an answer).
                 self._done[mid] = None
                 while len(self._done) > 1024:
                     self._done.popitem(last=False)
-        if delivery is not None:
-            self.now(delivery)
+        if waiting is not None:
+            self._finish(*waiting)
 
     def pending(self) -> int:
         with self._lock:

@@ -80,6 +80,12 @@ class HomeAssistantConfig:
 
 
 @dataclass(frozen=True)
+class WyomingConfig:
+    enabled: bool = False  # a Wyoming intent service beside MQTT (Home Assistant's conversation agent)
+    uri: str = "tcp://0.0.0.0:10400"
+
+
+@dataclass(frozen=True)
 class LimitsConfig:
     max_payload_bytes: int = 65536
     max_text_chars: int = 1000
@@ -127,6 +133,7 @@ class Config:
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     hermes: HermesConfig = field(default_factory=HermesConfig)
     homeassistant: HomeAssistantConfig = field(default_factory=HomeAssistantConfig)
+    wyoming: WyomingConfig = field(default_factory=WyomingConfig)
     limits: LimitsConfig = field(default_factory=LimitsConfig)
     escalation: EscalationConfig = field(default_factory=EscalationConfig)
     voice: VoiceConfig = field(default_factory=VoiceConfig)

@@ -18,6 +18,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
@@ -491,9 +492,10 @@ class Daemon:
             request.id, response, first.intent if first.recognized else None).to_dict())
         if self.config.hermes.enabled:
             last = self._publish(hermes.TTS_SAY, hermes.TtsSay(response, ctx).to_dict())
-        if request.key is not None:
-            self.recent.add(request.key)
-        self.acks.after(last, request.delivery)
+        key = request.key
+        if key is not None:
+            self.recent.add(key)
+        self.acks.after(last, request.delivery, answered=None if key is None else partial(self.recent.persist, key))
         log.info("answered", extra={"id": request.id, "source": str(request.source), "count": count,
                                     "intents": [p.intent for p, _, _ in judged],
                                     "recognized": [p.recognized for p, _, _ in judged], "latency_ms": round(latency, 2)})

@@ -41,11 +41,18 @@ class RecentIds:
             return key in self._seen
 
     def add(self, key: str) -> None:
+        """Remember ``key`` in memory (duplicates in this process are caught from now on)."""
         now = time.time()
         with self._lock:
             self._seen[key] = now
             self._seen.move_to_end(key)
             self._expire(now)
+
+    def persist(self, key: str) -> None:
+        """Journal ``key`` so a restarted daemon knows it too. Called once the answer is the broker's:
+        journalled earlier, a kill before the answer went out would lose the command."""
+        now = time.time()
+        with self._lock:
             if self._handle is not None:
                 try:
                     # One small write per command and no fsync: it outlives a killed process, not a power cut.

@@ -1,0 +1,67 @@
+"""``edge-slm bench --wyoming``: transcript in -> intent out through the Wyoming service, loopback TCP.
+
+The service runs as the daemon runs it (its own thread and event loop, one understanding worker);
+the client is the ``wyoming`` package's own, one connection, commands one after another.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from typing import Any
+
+import numpy as np
+
+from edge_slm.bench.load import LoadWatch, note, progress
+from edge_slm.bench.runtime import COMMANDS
+from edge_slm.engine.nlu import Engine
+from edge_slm.service.broker import free_port
+from edge_slm.service.config import Config
+from edge_slm.service.homefile import HomeFile
+from edge_slm.service.wyoming import Understanding, WyomingThread
+
+
+def run_wyoming_bench(bundle: str | None, count: int = 500) -> dict[str, Any]:
+    from wyoming.asr import Transcript
+    from wyoming.client import AsyncTcpClient
+
+    watch = LoadWatch().start()
+    progress("starting the Wyoming service on a loopback port")
+    port = free_port()
+    engine = Engine.load(bundle, threads=2, cache_size=0)
+    service = WyomingThread(f"tcp://127.0.0.1:{port}", Understanding(engine, Config(), HomeFile(None))).start()
+    for _ in range(100):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+
+    async def rounds() -> list[float]:
+        samples = []
+        async with AsyncTcpClient("127.0.0.1", port) as client:
+            for i in range(count + 50):
+                start = time.perf_counter()
+                await client.write_event(Transcript(text=COMMANDS[i % len(COMMANDS)]).event())
+                await client.read_event()
+                if i >= 50:  # the first 50 warm up
+                    samples.append((time.perf_counter() - start) * 1000)
+        return samples
+
+    progress(f"{count} transcripts, one after another")
+    try:
+        samples = asyncio.run(rounds())
+    finally:
+        service.stop()
+    return {"round_trip": {"p50_ms": round(float(np.percentile(samples, 50)), 3),
+                           "p99_ms": round(float(np.percentile(samples, 99)), 3)},
+            "count": count, "machine_load": watch.result()}
+
+
+def wyoming_markdown(result: dict[str, Any]) -> str:
+    return ("| path (loopback TCP, wyoming's own client, cache off) | p50 (ms) | p99 (ms) |\n|---|---|---|\n"
+            f"| transcript -> intent (or not-recognized) | {result['round_trip']['p50_ms']} | "
+            f"{result['round_trip']['p99_ms']} |\n\n"
+            f"- {result['count']} commands one after another on one connection\n"
+            + note(result.get("machine_load", {})))

@@ -1,0 +1,137 @@
+"""The Wyoming intent service, spoken to with the wyoming package's own client over real TCP."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+
+pytest.importorskip("wyoming")
+
+from wyoming.asr import Transcript  # noqa: E402
+from wyoming.client import AsyncTcpClient  # noqa: E402
+from wyoming.event import Event  # noqa: E402
+from wyoming.info import Describe, Info  # noqa: E402
+from wyoming.intent import Intent, IntentsStart, IntentsStop, NotRecognized  # noqa: E402
+
+from edge_slm.service.broker import free_port  # noqa: E402
+
+
+@pytest.fixture()
+def service(engine):
+    """The service on a free loopback port, in its own thread, as the daemon runs it."""
+    from conftest import make_config
+    from edge_slm.service.homefile import HomeFile
+    from edge_slm.service.wyoming import Understanding, WyomingThread
+
+    port = free_port()
+    config = make_config(1883)
+    running = WyomingThread(f"tcp://127.0.0.1:{port}", Understanding(engine, config, HomeFile(None))).start()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.02)
+    yield port
+    running.stop()
+
+
+async def _ask(port: int, *events: Event, answers: int = 1) -> list[Event]:
+    async with AsyncTcpClient("127.0.0.1", port) as client:
+        for event in events:
+            await client.write_event(event)
+        got = []
+        for _ in range(answers):
+            event = await asyncio.wait_for(client.read_event(), 5)
+            assert event is not None
+            got.append(event)
+        return got
+
+
+def test_describe_lists_one_intent_program_with_the_bundles_language(service: int) -> None:
+    (event,) = asyncio.run(_ask(service, Describe().event()))
+    info = Info.from_event(event)
+    assert len(info.intent) == 1 and info.intent[0].models[0].languages == ["en"]
+    assert info.intent[0].models[0].name == "home"
+
+
+def test_a_transcript_gives_an_intent_with_home_assistants_slot_names(service: int) -> None:
+    (event,) = asyncio.run(_ask(service, Transcript(text="set the living room lights to fifty percent").event()))
+    intent = Intent.from_event(event)
+    assert intent.name == "HassLightSet" and intent.text is None  # Home Assistant speaks its own reply
+    assert {e.name: e.value for e in intent.entities} == {"area": "living room", "brightness": 50}
+
+
+def test_a_compound_command_is_intents_start_intents_stop(service: int) -> None:
+    events = asyncio.run(_ask(service, Transcript(
+        text="turn off the kitchen lights and turn on the hallway lights").event(), answers=4))
+    assert IntentsStart.is_type(events[0].type) and IntentsStop.is_type(events[-1].type)
+    intents = [Intent.from_event(e) for e in events[1:3]]
+    assert [(i.name, i.entities[0].value) for i in intents] == [("HassTurnOff", "kitchen"), ("HassTurnOn", "hallway")]
+
+
+@pytest.mark.parametrize("text", ["what is the capital of peru", "turn on the lights"])
+def test_out_of_scope_and_untargeted_commands_are_not_recognized(service: int, text: str) -> None:
+    (event,) = asyncio.run(_ask(service, Transcript(text=text).event()))
+    assert NotRecognized.is_type(event.type) and NotRecognized.from_event(event).text
+
+
+def test_bad_events_are_answered_and_the_connection_kept(service: int) -> None:
+    async def scenario() -> list[Event]:
+        async with AsyncTcpClient("127.0.0.1", service) as client:
+            await client.write_event(Event(type="transcript", data={"no_text": 1}))
+            first = await asyncio.wait_for(client.read_event(), 5)
+            await client.write_event(Event(type="audio-chunk", data={"rate": 16000}))  # not ours: ignored
+            await client.write_event(Transcript(text="x" * 5000).event())
+            second = await asyncio.wait_for(client.read_event(), 5)
+            await client.write_event(Transcript(text="pause the music").event())
+            third = await asyncio.wait_for(client.read_event(), 5)
+            return [first, second, third]
+
+    first, second, third = asyncio.run(scenario())
+    assert NotRecognized.is_type(first.type) and "malformed" in NotRecognized.from_event(first).text
+    assert NotRecognized.is_type(second.type)
+    assert Intent.from_event(third).name == "HassMediaPause"
+
+
+def test_a_client_that_leaves_mid_event_does_not_stop_the_service(service: int) -> None:
+    async def leave_early() -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", service)
+        header = json.dumps({"type": "transcript", "data_length": 500}).encode() + b"\n"
+        writer.write(header + b'{"text": "turn on')  # half of the promised data, then gone
+        await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+
+    asyncio.run(leave_early())
+    (event,) = asyncio.run(_ask(service, Transcript(text="turn on the kitchen lights").event()))
+    assert Intent.from_event(event).name == "HassTurnOn"
+
+
+def test_edge_slm_wyoming_runs_alone(tmp_path: Path) -> None:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "edge_slm", "wyoming", "--uri", f"tcp://127.0.0.1:{port}"],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        (event,) = asyncio.run(_ask(port, Transcript(text="turn off the porch light").event()))
+        assert Intent.from_event(event).name == "HassTurnOff"
+    finally:
+        proc.terminate()
+        assert proc.wait(10) == 0
