@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT
 
 pytest.importorskip("wyoming")
@@ -22,26 +19,21 @@ from wyoming.event import Event  # noqa: E402
 from wyoming.info import Describe, Info  # noqa: E402
 from wyoming.intent import Intent, IntentsStart, IntentsStop, NotRecognized  # noqa: E402
 
-from edge_slm.service.broker import free_port  # noqa: E402
+from edge_slm.service.broker import free_port, wait_port  # noqa: E402
 
 
 @pytest.fixture()
 def service(engine):
     """The service on a free loopback port, in its own thread, as the daemon runs it."""
     from conftest import make_config
+
     from edge_slm.service.homefile import HomeFile
     from edge_slm.service.wyoming import Understanding, WyomingThread
 
     port = free_port()
     config = make_config(1883)
     running = WyomingThread(f"tcp://127.0.0.1:{port}", Understanding(engine, config, HomeFile(None))).start()
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.02)
+    assert wait_port(port, 5)
     yield port
     running.stop()
 
@@ -123,13 +115,7 @@ def test_edge_slm_wyoming_runs_alone(tmp_path: Path) -> None:
     proc = subprocess.Popen([sys.executable, "-m", "edge_slm", "wyoming", "--uri", f"tcp://127.0.0.1:{port}"],
                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
+        assert wait_port(port, 30)
         (event,) = asyncio.run(_ask(port, Transcript(text="turn off the porch light").event()))
         assert Intent.from_event(event).name == "HassTurnOff"
     finally:
