@@ -11,9 +11,7 @@ import random
 import time
 from typing import Any
 
-import numpy as np
-
-from edge_slm.bench.load import LoadWatch, note, progress
+from edge_slm.bench.load import LoadWatch, note, p50_p99, progress
 from edge_slm.engine.nlu import Engine
 from edge_slm.home.model import Home, parse_home
 from edge_slm.home.resolve import Resolver
@@ -58,22 +56,20 @@ def run_home_bench(bundle: str | None, rounds: int = 20) -> dict[str, Any]:
                                                         cover=cover.name.lower(), device="lamp"))
     parses = [engine.parse(t) for t in texts]
     progress(f"timing resolution and parsing, {rounds} rounds of {len(parses)} commands, interleaved")
-    resolve_ms, parse_ms = [], []
+    resolve_s: list[float] = []
+    parse_s: list[float] = []
     for _ in range(rounds):
         for text, parse in zip(texts, parses):
             start = time.perf_counter()
             resolver.resolve(parse, None)
-            resolve_ms.append((time.perf_counter() - start) * 1000)
+            resolve_s.append(time.perf_counter() - start)
             start = time.perf_counter()
             engine.parse(text)
-            parse_ms.append((time.perf_counter() - start) * 1000)
+            parse_s.append(time.perf_counter() - start)
     resolved = sum(bool(resolver.resolve(p, None).targets) for p in parses)
 
-    def stats(values: list[float]) -> dict[str, float]:
-        return {"p50_ms": round(float(np.percentile(values, 50)), 3), "p99_ms": round(float(np.percentile(values, 99)), 3)}
-
     return {"entities": len(home.entities), "areas": len(home.areas), "commands": len(parses),
-            "resolved": resolved, "resolve": stats(resolve_ms), "parse": stats(parse_ms),
+            "resolved": resolved, "resolve": p50_p99(resolve_s), "parse": p50_p99(parse_s),
             "machine_load": watch.result()}
 
 

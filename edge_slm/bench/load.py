@@ -66,6 +66,14 @@ def note(load: dict[str, object]) -> str:
     return f"- the machine was quiet: other processes used {share:.0%} of the CPUs during the run\n"
 
 
+def p50_p99(seconds: list[float]) -> dict[str, float]:
+    """p50 and p99 of timings taken in seconds, in milliseconds."""
+    import numpy as np
+
+    data = np.array(seconds) * 1000
+    return {"p50_ms": round(float(np.percentile(data, 50)), 3), "p99_ms": round(float(np.percentile(data, 99)), 3)}
+
+
 def progress(message: str) -> None:
     """One line on stderr per stage, so a run of minutes shows where it is."""
     print(f"bench: {message}", file=sys.stderr, flush=True)

@@ -13,10 +13,9 @@ import time
 from collections import Counter
 from typing import Any
 
-import numpy as np
 import paho.mqtt.client as mqtt
 
-from edge_slm.bench.load import LoadWatch, note, progress
+from edge_slm.bench.load import LoadWatch, note, p50_p99, progress
 from edge_slm.bench.runtime import COMMANDS
 from edge_slm.engine.nlu import Engine
 from edge_slm.service.broker import LocalBroker
@@ -63,11 +62,6 @@ class _Probe:
     def close(self) -> None:
         self.client.loop_stop()
         self.client.disconnect()
-
-
-def _stats(samples: list[float]) -> dict[str, float]:
-    data = np.array(samples) * 1000
-    return {"p50_ms": round(float(np.percentile(data, 50)), 3), "p99_ms": round(float(np.percentile(data, 99)), 3)}
 
 
 def run_mqtt_bench(bundle: str | None, count: int = 2000) -> dict[str, Any]:
@@ -125,9 +119,9 @@ def run_mqtt_bench(bundle: str | None, count: int = 2000) -> dict[str, Any]:
         for daemon in daemons.values():
             daemon.stop(drain_timeout=5)
         broker.stop()
-    late, early = _stats(sequential["late_ack"]), _stats(sequential["early_ack"])
+    late, early = p50_p99(sequential["late_ack"]), p50_p99(sequential["early_ack"])
     return {
-        "broker_round_trip": _stats(echo),
+        "broker_round_trip": p50_p99(echo),
         "command_to_intent": late,
         "command_to_intent_early_ack": early,
         "late_ack_cost_p50_ms": round(late["p50_ms"] - early["p50_ms"], 3),

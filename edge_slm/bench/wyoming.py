@@ -7,16 +7,13 @@ the client is the ``wyoming`` package's own, one connection, commands one after 
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from typing import Any
 
-import numpy as np
-
-from edge_slm.bench.load import LoadWatch, note, progress
+from edge_slm.bench.load import LoadWatch, note, p50_p99, progress
 from edge_slm.bench.runtime import COMMANDS
 from edge_slm.engine.nlu import Engine
-from edge_slm.service.broker import free_port
+from edge_slm.service.broker import free_port, wait_port
 from edge_slm.service.config import Config
 from edge_slm.service.homefile import HomeFile
 from edge_slm.service.wyoming import Understanding, WyomingThread
@@ -31,12 +28,7 @@ def run_wyoming_bench(bundle: str | None, count: int = 500) -> dict[str, Any]:
     port = free_port()
     engine = Engine.load(bundle, threads=2, cache_size=0)
     service = WyomingThread(f"tcp://127.0.0.1:{port}", Understanding(engine, Config(), HomeFile(None))).start()
-    for _ in range(100):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.05)
+    wait_port(port)
 
     async def rounds() -> list[float]:
         samples = []
@@ -46,7 +38,7 @@ def run_wyoming_bench(bundle: str | None, count: int = 500) -> dict[str, Any]:
                 await client.write_event(Transcript(text=COMMANDS[i % len(COMMANDS)]).event())
                 await client.read_event()
                 if i >= 50:  # the first 50 warm up
-                    samples.append((time.perf_counter() - start) * 1000)
+                    samples.append(time.perf_counter() - start)
         return samples
 
     progress(f"{count} transcripts, one after another")
@@ -54,8 +46,7 @@ def run_wyoming_bench(bundle: str | None, count: int = 500) -> dict[str, Any]:
         samples = asyncio.run(rounds())
     finally:
         service.stop()
-    return {"round_trip": {"p50_ms": round(float(np.percentile(samples, 50)), 3),
-                           "p99_ms": round(float(np.percentile(samples, 99)), 3)},
+    return {"round_trip": p50_p99(samples),
             "count": count, "machine_load": watch.result()}
 
 

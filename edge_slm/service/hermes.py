@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from edge_slm.engine.nlu import Parse
+from edge_slm.engine.nlu import Parse, Slot
 from edge_slm.service.wire import MAX_ID_CHARS, optional_str, safe_str
 
 MAX_SITE_CHARS = 64
@@ -62,22 +62,12 @@ class Context:
     custom_data: str | None = None
 
 
-@dataclass(frozen=True)
-class HermesSlot:
+def hermes_slot(slot: Slot) -> dict[str, Any]:
     """One slot as rhasspy-hermes defines it (entity, slotName, rawValue, value {kind, value}, range)."""
-
-    name: str
-    raw: str
-    value: Any
-    start: int
-    end: int
-    confidence: float
-
-    def to_dict(self) -> dict[str, Any]:
-        kind = "Number" if isinstance(self.value, (int, float)) and not isinstance(self.value, bool) else "Unknown"
-        return {"entity": self.name, "slotName": self.name, "rawValue": self.raw,
-                "value": {"kind": kind, "value": self.value}, "confidence": self.confidence,
-                "range": {"start": self.start, "end": self.end, "rawStart": self.start, "rawEnd": self.end}}
+    kind = "Number" if isinstance(slot.value, (int, float)) and not isinstance(slot.value, bool) else "Unknown"
+    return {"entity": slot.name, "slotName": slot.name, "rawValue": slot.raw,
+            "value": {"kind": kind, "value": slot.value}, "confidence": slot.confidence,
+            "range": {"start": slot.start, "end": slot.end, "rawStart": slot.start, "rawEnd": slot.end}}
 
 
 @dataclass(frozen=True)
@@ -87,19 +77,17 @@ class NluIntent:
     text: str
     intent: str
     confidence: float
-    slots: tuple[HermesSlot, ...]
+    slots: tuple[Slot, ...]
     ctx: Context
 
     @staticmethod
     def from_parse(parse: Parse, ctx: Context) -> "NluIntent":
-        return NluIntent(parse.text, parse.intent, parse.confidence,
-                         tuple(HermesSlot(s.name, s.raw, s.value, s.start, s.end, s.confidence) for s in parse.slots),
-                         ctx)
+        return NluIntent(parse.text, parse.intent, parse.confidence, parse.slots, ctx)
 
     def to_dict(self) -> dict[str, Any]:
         return {"input": self.text, "rawInput": self.text,
                 "intent": {"intentName": self.intent, "confidenceScore": self.confidence},
-                "slots": [s.to_dict() for s in self.slots], "siteId": self.ctx.site_id,
+                "slots": [hermes_slot(s) for s in self.slots], "siteId": self.ctx.site_id,
                 "sessionId": self.ctx.session_id, "id": self.ctx.id, "customData": self.ctx.custom_data,
                 "asrTokens": [], "lang": None}
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from edge_slm.engine.nlu import Parse
+from edge_slm.engine.nlu import Parse, Slot
 from edge_slm.errors import ErrorCode
 from edge_slm.home.model import Resolution, Target
 from edge_slm.service.wire import safe_str
@@ -55,23 +55,14 @@ class Guess:
         return Guess(data.get("name"), float(data.get("confidence", 0.0)))
 
 
-@dataclass(frozen=True)
-class SlotValue:
-    name: str
-    value: Any
-    raw: str
-    start: int
-    end: int
-    confidence: float
+def slot_to_dict(slot: Slot) -> dict[str, Any]:
+    return {"name": slot.name, "value": slot.value, "raw": slot.raw, "start": slot.start, "end": slot.end,
+            "confidence": slot.confidence}
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "value": self.value, "raw": self.raw, "start": self.start, "end": self.end,
-                "confidence": self.confidence}
 
-    @staticmethod
-    def from_dict(data: dict[str, Any]) -> "SlotValue":
-        return SlotValue(data["name"], data["value"], data["raw"], int(data["start"]), int(data["end"]),
-                         float(data["confidence"]))
+def slot_from_dict(data: dict[str, Any]) -> Slot:
+    return Slot(data["name"], data["value"], data["raw"], int(data["start"]), int(data["end"]),
+                float(data["confidence"]))
 
 
 @dataclass(frozen=True)
@@ -97,7 +88,7 @@ class IntentMessage:
     intent: Guess  # name is None when not recognised
     best: Guess
     recognized: bool
-    slots: tuple[SlotValue, ...]
+    slots: tuple[Slot, ...]  # the engine's own slots: the wire shape is slot_to_dict's
     model: ModelInfo
     latency_ms: float
     response: str
@@ -125,14 +116,14 @@ class IntentMessage:
             id=id, text=parse.text, source=source,
             intent=Guess(parse.intent if parse.recognized else None, parse.confidence),
             best=Guess(parse.intent, parse.confidence), recognized=parse.recognized,
-            slots=tuple(SlotValue(s.name, s.value, s.raw, s.start, s.end, s.confidence) for s in parse.slots),
+            slots=parse.slots,
             model=model, latency_ms=round(latency_ms, 3), response=parse.response, asr=asr, index=index,
             count=count, **home)
 
     def to_dict(self) -> dict[str, Any]:
         data = {"id": self.id, "text": self.text, "source": str(self.source), "intent": self.intent.to_dict(),
                 "best": self.best.to_dict(), "recognized": self.recognized,
-                "slots": [s.to_dict() for s in self.slots], "model": self.model.to_dict(),
+                "slots": [slot_to_dict(s) for s in self.slots], "model": self.model.to_dict(),
                 "latency_ms": self.latency_ms, "time": self.time, "response": self.response,
                 "index": self.index, "count": self.count}
         if self.targets is not None:
@@ -150,7 +141,7 @@ class IntentMessage:
             id=data["id"], text=data["text"], source=Source(data["source"]),
             intent=Guess.from_dict(data["intent"]), best=Guess.from_dict(data.get("best", data["intent"])),
             recognized=bool(data.get("recognized", data["intent"].get("name") is not None)),
-            slots=tuple(SlotValue.from_dict(s) for s in data.get("slots", [])),
+            slots=tuple(slot_from_dict(s) for s in data.get("slots", [])),
             model=ModelInfo.from_dict(data.get("model", {})), latency_ms=float(data.get("latency_ms", 0.0)),
             response=data.get("response", ""), time=float(data.get("time", 0.0)), asr=data.get("asr"),
             targets=None if "targets" not in data else tuple(Target(**t) for t in data["targets"]),
