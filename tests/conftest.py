@@ -15,7 +15,8 @@ def rigs_only() -> pytest.MarkDecorator:
     """Rigs that install system packages and build roots under /var/cache/edge-slm run only when asked."""
     if os.environ.get("EDGE_SLM_RIGS") != "1":
         return pytest.mark.skip(reason="root rig: set EDGE_SLM_RIGS=1 to run it (as root; installs debootstrap, "
-                                       "qemu-user-static, systemd-container and builds roots in /var/cache/edge-slm)")
+                                       "qemu-user-static, systemd-container and builds roots in /var/cache/edge-slm, "
+                                       "one of them a Debian testing root with Home Assistant Core)")
     if os.geteuid() != 0:
         return pytest.mark.skip(reason="root rig: EDGE_SLM_RIGS=1 is set but this is not root")
     return pytest.mark.slow

@@ -82,17 +82,29 @@ def test_hermes_messages_parse_with_rhasspy_hermes(broker, start_daemon) -> None
 def test_home_assistant_discovery_retained_and_on_birth(broker, start_daemon) -> None:
     start_daemon(make_config(broker.port))
     watch = Collector(broker.port, ["homeassistant/+/+/+/config"])
-    assert watch.wait_for(lambda m: len(m) >= 3)  # retained: arrives on subscribe
+    from edge_slm.engine.nlu import Engine
+
+    intents = [i for i in Engine.load(None).manifest.intents if i != "oos"]
+    expected = 5 + len(intents)
+    assert watch.wait_for(lambda m: len(m) >= expected)  # retained: arrives on subscribe
     configs = {t: json.loads(p) for t, p, _ in watch.messages}
-    assert set(configs) == {"homeassistant/binary_sensor/edge_slm_default/status/config",
-                            "homeassistant/sensor/edge_slm_default/last_intent/config",
-                            "homeassistant/sensor/edge_slm_default/last_command/config"}
+    node = "homeassistant/{}/edge_slm_default/{}/config"
+    assert set(configs) == {node.format("binary_sensor", "status"), node.format("sensor", "last_intent"),
+                            node.format("sensor", "last_command"), node.format("event", "intent"),
+                            node.format("text", "command")} | {
+        node.format("device_automation", i.lower()) for i in intents}
     for config in configs.values():
-        assert config["device"]["identifiers"] == ["edge_slm_default"] and config["unique_id"]
-    assert configs["homeassistant/sensor/edge_slm_default/last_intent/config"]["state_topic"] == f"{PREFIX}/intent"
+        assert config["device"]["identifiers"] == ["edge_slm_default"]
+    assert configs[node.format("sensor", "last_intent")]["state_topic"] == f"{PREFIX}/intent"
+    event = configs[node.format("event", "intent")]
+    assert event["state_topic"] == f"{PREFIX}/intent" and event["event_types"] == intents
+    text = configs[node.format("text", "command")]
+    assert text["command_topic"] == f"{PREFIX}/command"
+    trigger = configs[node.format("device_automation", "hassturnon")]
+    assert (trigger["automation_type"], trigger["subtype"], trigger["payload"]) == ("trigger", "HassTurnOn", "HassTurnOn")
     before = len(watch.messages)
     watch.publish("homeassistant/status", "online")
-    assert watch.wait_for(lambda m: len(m) >= before + 3)
+    assert watch.wait_for(lambda m: len(m) >= before + expected)
     watch.close()
 
 

@@ -60,7 +60,7 @@ def test_describe_lists_one_intent_program_with_the_bundles_language(service: in
 def test_a_transcript_gives_an_intent_with_home_assistants_slot_names(service: int) -> None:
     (event,) = asyncio.run(_ask(service, Transcript(text="set the living room lights to fifty percent").event()))
     intent = Intent.from_event(event)
-    assert intent.name == "HassLightSet" and intent.text is None  # Home Assistant speaks its own reply
+    assert intent.name == "HassLightSet" and intent.text  # what Home Assistant speaks
     assert {e.name: e.value for e in intent.entities} == {"area": "living room", "brightness": 50}
 
 
@@ -70,6 +70,18 @@ def test_a_compound_command_is_intents_start_intents_stop(service: int) -> None:
     assert IntentsStart.is_type(events[0].type) and IntentsStop.is_type(events[-1].type)
     intents = [Intent.from_event(e) for e in events[1:3]]
     assert [(i.name, i.entities[0].value) for i in intents] == [("HassTurnOff", "kitchen"), ("HassTurnOn", "hallway")]
+
+
+def test_words_said_never_reach_home_assistant_as_template_code(service: int) -> None:
+    (event,) = asyncio.run(_ask(service, Transcript(
+        text="add {{milk}} to my shopping list").event()))
+    intent = Intent.from_event(event)
+    assert intent.name == "HassShoppingListAddItem" and intent.text == "Added milk"
+    from edge_slm.engine.nlu import Parse
+    from edge_slm.service.wyoming import speech
+
+    hostile = Parse("x", "HassListAddItem", 1.0, True, (), "Added {{ states('lock.front_door') }} {% if 1 %}")
+    assert "{" not in speech(hostile) and "}" not in speech(hostile)
 
 
 @pytest.mark.parametrize("text", ["what is the capital of peru", "turn on the lights"])

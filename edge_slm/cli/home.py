@@ -94,6 +94,54 @@ def cmd_home_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_home_import(args: argparse.Namespace) -> int:
+    """Read the home from Home Assistant's registries, check it as a home file would be, write it."""
+    import os
+    from pathlib import Path
+
+    from edge_slm.home import hass_import
+    from edge_slm.home.model import HomeError, load_home
+
+    try:
+        token = Path(args.token_file).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        print(f"edge-slm home import: cannot read the token file: {exc}", file=sys.stderr)
+        return 2
+    if not token:
+        print(f"edge-slm home import: {args.token_file} is empty", file=sys.stderr)
+        return 2
+    try:
+        registries = hass_import.fetch(args.url, token, timeout=args.timeout)
+    except hass_import.ImportFailed as exc:
+        print(f"edge-slm home import: {exc}", file=sys.stderr)
+        return 1
+    except ImportError:
+        print("edge-slm home import: needs websockets and PyYAML (pip install 'edge-slm[home]')", file=sys.stderr)
+        return 2
+    data = hass_import.home_data(registries, exposed_only=not args.all)
+    text = hass_import.dump(data, args.url)
+    # Checked as the daemon will read it, before it replaces anything; written whole, then renamed,
+    # so a daemon watching the file never reads half of it.
+    tmp = Path(f"{args.out if args.out != '-' else 'home'}.tmp-{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    try:
+        home = load_home(tmp)
+    except HomeError as exc:
+        tmp.unlink()
+        print(f"edge-slm home import: Home Assistant's registries do not make a valid home: {exc}", file=sys.stderr)
+        return 1
+    if args.out == "-":
+        tmp.unlink()
+        sys.stdout.write(text)
+    else:
+        os.replace(tmp, args.out)
+    skipped = len(registries.states) - len(home.entities)
+    print(f"imported {len(home.floors)} floors, {len(home.areas)} areas, {len(home.entities)} entities"
+          + (f" ({skipped} not exposed to Assist left out; --all takes them too)" if skipped and not args.all else "")
+          + ("" if args.out == "-" else f" -> {args.out}"), file=sys.stderr)
+    return 0
+
+
 def register(sub: Any, commands: dict[str, Callable[[argparse.Namespace], int]]) -> None:
     p = sub.add_parser("home", help="the home description: check a file (and try commands against it)")
     actions = p.add_subparsers(dest="home_command", required=True)
@@ -112,4 +160,13 @@ def register(sub: Any, commands: dict[str, Callable[[argparse.Namespace], int]])
     evaluate.add_argument("--bundle", default=None)
     evaluate.add_argument("-v", "--verbose", action="store_true", help="list every miss")
     evaluate.set_defaults(home_run=cmd_home_eval)
+    imp = actions.add_parser("import", help="write the home description from a running Home Assistant "
+                                            "(WebSocket API: floors, areas, devices, entities exposed to Assist)")
+    imp.add_argument("--url", required=True, help="Home Assistant's URL, like http://homeassistant.local:8123")
+    imp.add_argument("--token-file", required=True,
+                     help="a file holding a long-lived access token (never pass tokens on the command line)")
+    imp.add_argument("--out", required=True, help="the home YAML to write ('-': standard output)")
+    imp.add_argument("--all", action="store_true", help="every entity, not only those exposed to Assist")
+    imp.add_argument("--timeout", type=float, default=10.0)
+    imp.set_defaults(home_run=cmd_home_import)
     commands["home"] = lambda args: args.home_run(args)

@@ -278,8 +278,10 @@ class Daemon:
     def _publish_discovery(self) -> None:
         if not self.config.homeassistant.discovery:
             return
+        manifest = self.engine.manifest
+        intents = tuple(i for i in manifest.intents if i != manifest.out_of_scope)
         for topic, payload in homeassistant.discovery_messages(
-                self.topics, self.config.homeassistant.discovery_prefix, self.engine.manifest.name):
+                self.topics, self.config.homeassistant.discovery_prefix, manifest.name, intents):
             self.client.publish(topic, encode(payload), qos=QOS, retain=True)
 
     def _on_birth(self) -> None:

@@ -1,8 +1,8 @@
 """Wyoming intent service: Home Assistant's conversation agent door, built on the ``wyoming`` package.
 
 ``describe`` -> ``info`` with one intent program; ``transcript`` (or ``recognize``) -> ``intent``
-with Home Assistant's slot names as entities and no text (Home Assistant speaks its own
-response), or ``not-recognized``; a compound command -> ``intents-start``, ``intent``...,
+with Home Assistant's slot names as entities and our reply as its text (Home Assistant's intent
+handlers mostly set no speech of their own; it speaks this one), or ``not-recognized``; a compound command -> ``intents-start``, ``intent``...,
 ``intents-stop``.  Understanding is the MQTT path's own (``parse_all`` + ``decide``), on one
 worker thread, with the same text limits.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -33,9 +34,12 @@ from wyoming.server import AsyncEventHandler, AsyncServer
 from edge_slm import __version__
 from edge_slm.engine.compound import parse_all
 from edge_slm.engine.nlu import Engine, InputError, Parse
+from edge_slm.errors import ErrorCode
+from edge_slm.home.model import Resolution
 from edge_slm.service.config import Config
 from edge_slm.service.decide import decide
 from edge_slm.service.homefile import HomeFile
+from edge_slm.service.limits import RateLimiter
 
 log = logging.getLogger("edge_slm.service.wyoming")
 
@@ -47,8 +51,13 @@ class Understanding:
         self.engine, self.config, self.home = engine, config, home
         self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="edge-slm-wyoming")
         self.lock = threading.Lock()
+        # The channel's own bucket, as for MQTT and Hermes: a looping client cannot take the CPU.
+        self.limiter = RateLimiter(config.limits.rate_per_second, config.limits.burst)
 
-    def understand(self, text: str) -> list[tuple[Parse, Any, Any]]:
+    def understand(self, text: str) -> list[tuple[Parse, Resolution | None, Any]]:
+        if not self.limiter.allow("wyoming"):
+            raise InputError(ErrorCode.RATE_LIMITED, f"more than {self.config.limits.rate_per_second:g} "
+                                                     "commands/s on the wyoming channel")
         if len(text) > self.config.limits.max_text_chars:
             raise InputError("text_too_long", f"text is {len(text)} characters")
         with self.lock:
@@ -57,9 +66,41 @@ class Understanding:
                            self.config.model.action_threshold) for p in parse_all(self.engine, text)]
 
 
-def entities(parse: Parse) -> list[Entity]:
-    """Home Assistant's slot names and values as they were said (it matches names to its own entities)."""
-    return [Entity(name=s.name, value=s.value if isinstance(s.value, (int, float)) else s.raw) for s in parse.slots]
+def entities(parse: Parse, resolution: Resolution | None = None) -> list[Entity]:
+    """Home Assistant's slot names and values. Said words, except where the home resolved them: then
+    the names Home Assistant itself uses ("kitchn" -> "Kitchen", "grandma's lamp" -> "Grandma's Lamp"),
+    which its own matching then finds exactly."""
+    resolved: dict[str, str] = {}
+    if resolution is not None:
+        if resolution.name and any(s.name == "name" for s in parse.slots):
+            resolved["name"] = resolution.name
+        if resolution.area is not None:
+            resolved["area"] = resolution.area.name
+        if resolution.floor is not None:
+            resolved["floor"] = resolution.floor.name
+    out = [Entity(name=s.name, value=resolved.get(s.name, s.value if isinstance(s.value, (int, float)) else s.raw))
+           for s in parse.slots]
+    said = {s.name for s in parse.slots}
+    if resolution is not None and "name" not in said:
+        if "area" in resolved and "area" not in said:
+            out.append(Entity(name="area", value=resolved["area"]))  # the satellite's own area ([site] area)
+        # "the kitchen lights": the domain the words implied (or that every target shares), so that
+        # Home Assistant does not turn off everything else in the kitchen as well.
+        domains = resolution.domains or frozenset(t.domain for t in resolution.targets)
+        if len(domains) == 1 and "domain" not in said:
+            out.append(Entity(name="domain", value=next(iter(domains))))
+    return out
+
+
+def speech(parse: Parse) -> str | None:
+    """The spoken reply. Home Assistant's intent handlers set none for most intents and it renders
+    what we send as a template: braces are removed so that words a user said (or a hostile client
+    sent) never become template code run in Home Assistant."""
+    text = _BRACES.sub("", parse.response).strip()
+    return text or None
+
+
+_BRACES = re.compile(r"[{}]")
 
 
 def info(engine: Engine) -> Info:
@@ -106,17 +147,19 @@ class Handler(AsyncEventHandler):
         except InputError as exc:
             await self.write_event(NotRecognized(text=exc.message).event())
             return
-        actions = [p for p, _, _ in judged if p.recognized]
+        actions = [(p, r) for p, r, _ in judged if p.recognized]
         if not actions:
             await self.write_event(NotRecognized(text=judged[0][0].response).event())
         elif len(actions) == 1:
-            await self.write_event(Intent(name=actions[0].intent, entities=entities(actions[0])).event())
+            await self.write_event(Intent(name=actions[0][0].intent, entities=entities(*actions[0]),
+                                            text=speech(actions[0][0])).event())
         else:
             await self.write_event(IntentsStart().event())
-            for parse in actions:
-                await self.write_event(Intent(name=parse.intent, entities=entities(parse)).event())
+            for parse, resolution in actions:
+                await self.write_event(Intent(name=parse.intent, entities=entities(parse, resolution),
+                                                  text=speech(parse)).event())
             await self.write_event(IntentsStop().event())
-        log.info("answered", extra={"source": "wyoming", "intents": [p.intent for p in actions],
+        log.info("answered", extra={"source": "wyoming", "intents": [p.intent for p, _ in actions],
                                     "latency_ms": round((time.perf_counter() - started) * 1000, 2)})
 
 
