@@ -220,6 +220,16 @@ def test_wyoming_agent_turns_off_the_kitchen_lights_in_home_assistant(rig: Rig) 
                     {"text": "switch off the fish tank heater", "language": "en", "agent_id": agents[0]})
     assert reply["response"]["response_type"] == "action_done", reply
     ha.wait_state("switch.aquarium_heater", "off")
+    # Two actions in one sentence: intents-start, two intents, intents-stop; Home Assistant runs both.
+    rig.call("homeassistant", "turn_on", entity_id="light.kitchen_spots")
+    ha.wait_state("light.kitchen_spots", "on")
+    reply = ha.rest("POST", "/api/conversation/process", {
+        "text": "turn off the kitchen spots and turn off the hallway light", "language": "en", "agent_id": agents[0]})
+    assert reply["response"]["response_type"] == "action_done", reply
+    ha.wait_state("light.kitchen_spots", "off")
+    ha.wait_state("light.hallway_light", "off")
+    rig.call("homeassistant", "turn_on", entity_id="light.hallway_light")
+    ha.wait_state("light.hallway_light", "on")
     # Not understood: Home Assistant says so, nothing changes.
     reply = ha.rest("POST", "/api/conversation/process",
                     {"text": "what is the capital of peru", "language": "en", "agent_id": agents[0]})
@@ -232,6 +242,11 @@ def test_discovery_text_entity_fires_the_event_and_the_blueprint_acts(rig: Rig) 
     event_id, text_id = f"event.{NODE}_intent", f"text.{NODE}_command"
     ha.wait_entity(event_id)
     ha.wait_entity(text_id)
+    # Device triggers: "edge-slm understood HassTurnOn" in the automation editor.
+    device = next(d for d in ha.ws([{"type": "config/device_registry/list"}])[0]
+                  if ["mqtt", NODE] in d["identifiers"])
+    triggers = ha.ws([{"type": "device_automation/trigger/list", "device_id": device["id"]}])[0]
+    assert {"HassTurnOn", "HassTurnOff", "HassLightSet"} <= {t.get("subtype") for t in triggers}, triggers
     # The blueprint, used as the README says, for this site.
     (ha.config_dir / "automations.yaml").write_text(yaml.safe_dump([{
         "id": "edge_slm_actions", "alias": "edge-slm actions",

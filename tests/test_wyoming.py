@@ -133,3 +133,21 @@ def test_edge_slm_wyoming_runs_alone(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         assert proc.wait(10) == 0
+
+
+def test_a_looping_client_is_rate_limited_like_mqtt(engine) -> None:
+    from conftest import make_config
+
+    from edge_slm.service.homefile import HomeFile
+    from edge_slm.service.wyoming import Understanding, WyomingThread
+
+    port = free_port()
+    config = make_config(1883, limits={"rate_per_second": 1.0, "burst": 2})
+    running = WyomingThread(f"tcp://127.0.0.1:{port}", Understanding(engine, config, HomeFile(None))).start()
+    try:
+        assert wait_port(port, 5)
+        events = asyncio.run(_ask(port, *[Transcript(text="pause the music").event()] * 6, answers=6))
+    finally:
+        running.stop()
+    limited = [e for e in events if NotRecognized.is_type(e.type) and "commands/s" in NotRecognized.from_event(e).text]
+    assert 3 <= len(limited) <= 4 and Intent.is_type(events[0].type)
