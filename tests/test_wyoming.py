@@ -151,3 +151,28 @@ def test_a_looping_client_is_rate_limited_like_mqtt(engine) -> None:
         running.stop()
     limited = [e for e in events if NotRecognized.is_type(e.type) and "commands/s" in NotRecognized.from_event(e).text]
     assert 3 <= len(limited) <= 4 and Intent.is_type(events[0].type)
+
+
+def test_zeroconf_announces_the_service_and_withdraws_it(engine) -> None:
+    pytest.importorskip("zeroconf")
+    from conftest import make_config
+
+    from edge_slm.service.homefile import HomeFile
+    from edge_slm.service.wyoming import Understanding, WyomingThread
+
+    port = free_port()
+    config = make_config(1883, site={"id": "zc-test"}, wyoming={"zeroconf": True})
+    # Looked up from another process, as Home Assistant would from another host.
+    lookup = ("import sys\nfrom zeroconf import Zeroconf\nzc = Zeroconf(interfaces=['127.0.0.1'])\n"
+              "info = zc.get_service_info('_wyoming._tcp.local.', 'edge-slm-zc-test._wyoming._tcp.local.', 3000)\n"
+              "print(info.port if info else 'none', info.properties.get(b'program') if info else '')\nzc.close()\n")
+    running = WyomingThread(f"tcp://127.0.0.1:{port}", Understanding(engine, config, HomeFile(None))).start()
+    try:
+        assert wait_port(port, 5)
+        found = subprocess.run([sys.executable, "-c", lookup], capture_output=True, text=True, timeout=30)
+    finally:
+        running.stop()
+    assert found.stdout.split()[0] == str(port), found.stdout + found.stderr
+    gone = subprocess.run([sys.executable, "-c", lookup.replace("3000", "1000")], capture_output=True, text=True,
+                          timeout=30)
+    assert gone.stdout.split()[0] == "none"

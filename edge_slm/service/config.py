@@ -83,6 +83,7 @@ class HomeAssistantConfig:
 class WyomingConfig:
     enabled: bool = False  # a Wyoming intent service beside MQTT (Home Assistant's conversation agent)
     uri: str = "tcp://0.0.0.0:10400"
+    zeroconf: bool = False  # announce it as _wyoming._tcp (Home Assistant then offers to add it)
 
 
 @dataclass(frozen=True)

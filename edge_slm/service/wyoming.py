@@ -168,9 +168,18 @@ async def serve(uri: str, understanding: Understanding, stop: asyncio.Event) -> 
     server = AsyncServer.from_uri(uri)
     await server.start(partial(Handler, understanding))
     log.info("wyoming service listening", extra={"uri": uri})
+    announcement = None
+    config = understanding.config
+    if config.wyoming.zeroconf:
+        from edge_slm.service.announce import Announcement
+
+        announcement = Announcement(uri, f"edge-slm-{config.site.id}")
+        await asyncio.get_running_loop().run_in_executor(None, announcement.start)
     try:
         await stop.wait()
     finally:
+        if announcement is not None:
+            await asyncio.get_running_loop().run_in_executor(None, announcement.stop)
         await server.stop()
 
 
