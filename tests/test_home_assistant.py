@@ -230,6 +230,13 @@ def test_wyoming_agent_turns_off_the_kitchen_lights_in_home_assistant(rig: Rig) 
     ha.wait_state("light.hallway_light", "off")
     rig.call("homeassistant", "turn_on", entity_id="light.hallway_light")
     ha.wait_state("light.hallway_light", "on")
+    # A device class said in the plural ("blinds") goes out as Home Assistant's enum ("blind").
+    reply = ha.rest("POST", "/api/conversation/process",
+                    {"text": "open the office blinds", "language": "en", "agent_id": agents[0]})
+    assert reply["response"]["response_type"] == "action_done", reply
+    ha.wait_state("cover.office_blinds", "open")
+    rig.call("cover", "close_cover", entity_id="cover.office_blinds")
+    ha.wait_state("cover.office_blinds", "closed")
     # Not understood: Home Assistant says so, nothing changes.
     reply = ha.rest("POST", "/api/conversation/process",
                     {"text": "what is the capital of peru", "language": "en", "agent_id": agents[0]})

@@ -176,3 +176,11 @@ def test_zeroconf_announces_the_service_and_withdraws_it(engine) -> None:
     gone = subprocess.run([sys.executable, "-c", lookup.replace("3000", "1000")], capture_output=True, text=True,
                           timeout=30)
     assert gone.stdout.split()[0] == "none"
+
+
+@pytest.mark.parametrize(("said", "sent"), [("blinds", "blind"), ("Garage Door", "garage"), ("curtains", "curtain"),
+                                            ("television", "tv"), ("lamps", None)])
+def test_device_classes_go_out_as_home_assistants_enums(said: str, sent: str | None) -> None:
+    from edge_slm.service.wyoming import device_class
+
+    assert device_class(said) == sent

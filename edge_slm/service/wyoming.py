@@ -66,6 +66,23 @@ class Understanding:
                            self.config.model.action_threshold) for p in parse_all(self.engine, text)]
 
 
+# Home Assistant checks device_class against its own enums ("blinds" is "invalid slot info").
+_DEVICE_CLASSES = frozenset({"awning", "blind", "curtain", "damper", "door", "garage", "gate", "shade", "shutter",
+                             "window", "tv", "speaker", "receiver", "outlet", "switch", "water", "gas"})
+_DEVICE_CLASS_WORDS = {"garage door": "garage", "garage doors": "garage", "television": "tv", "tvs": "tv",
+                       "plug": "outlet", "plugs": "outlet", "socket": "outlet", "sockets": "outlet",
+                       "blinds": "blind", "shades": "shade", "shutters": "shutter", "curtains": "curtain",
+                       "awnings": "awning", "dampers": "damper", "doors": "door", "gates": "gate",
+                       "windows": "window", "speakers": "speaker", "receivers": "receiver", "outlets": "outlet"}
+
+
+def device_class(said: object) -> str | None:
+    """The words said as one of Home Assistant's device classes, or None when they are not one."""
+    word = " ".join(str(said).lower().split())
+    word = _DEVICE_CLASS_WORDS.get(word, word)
+    return word if word in _DEVICE_CLASSES else None
+
+
 def entities(parse: Parse, resolution: Resolution | None = None) -> list[Entity]:
     """Home Assistant's slot names and values. Said words, except where the home resolved them: then
     the names Home Assistant itself uses ("kitchn" -> "Kitchen", "grandma's lamp" -> "Grandma's Lamp"),
@@ -78,8 +95,14 @@ def entities(parse: Parse, resolution: Resolution | None = None) -> list[Entity]
             resolved["area"] = resolution.area.name
         if resolution.floor is not None:
             resolved["floor"] = resolution.floor.name
-    out = [Entity(name=s.name, value=resolved.get(s.name, s.value if isinstance(s.value, (int, float)) else s.raw))
-           for s in parse.slots]
+    out = []
+    for s in parse.slots:
+        value = resolved.get(s.name, s.value if isinstance(s.value, (int, float)) else s.raw)
+        if s.name == "device_class":
+            value = device_class(value)
+            if value is None:
+                continue  # said words that name no class: the domain and the targets still narrow it
+        out.append(Entity(name=s.name, value=value))
     said = {s.name for s in parse.slots}
     if resolution is not None and "name" not in said:
         if "area" in resolved and "area" not in said:
