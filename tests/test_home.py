@@ -243,7 +243,44 @@ def test_the_held_out_home_commands_stay_above_their_floor() -> None:
     assert "untargeted actions published: 0" in out
 
 
-FLOOR = 0.78
+FLOOR = 0.95
+
+
+def test_a_second_home_written_later_stays_above_the_floor() -> None:
+    out = subprocess.run([sys.executable, "-m", "edge_slm", "home", "eval",
+                          str(ROOT / "tests/data/home-eval-2/home.yaml"),
+                          "--data", str(ROOT / "tests/data/home-eval-2/commands.jsonl")],
+                         cwd=ROOT, capture_output=True, text=True, timeout=300, check=True).stdout
+    right, total = (int(x) for x in out.split("commands with a target: ")[1].split()[0].split("/"))
+    assert right / total >= FLOOR, out
+    assert "untargeted actions published: 0" in out
+
+
+@pytest.mark.parametrize("text,intent,targets", [
+    ("turn on the aquarium heater", "HassTurnOn", ["switch.aquarium_heater"]),  # "not recognised at all" before
+    ("i want grandma's lamp on", "HassTurnOn", ["light.grandmas_lamp"]),
+    ("kill the aquarium heater", "HassTurnOff", ["switch.aquarium_heater"]),
+    ("could you switch the bedside lamp off", "HassTurnOff", ["light.bedside"]),
+    ("turn on the aquarium heatr", "HassTurnOn", ["switch.aquarium_heater"]),  # a typo in an unseen name
+])
+def test_unseen_names_are_parsed_in_words_the_model_knows(engine, resolver: Resolver, text: str, intent: str,
+                                                           targets: list[str]) -> None:
+    from edge_slm.home.mask import HomeParser
+
+    parse = HomeParser(engine, resolver.masker).parse(text)
+    assert parse.recognized and parse.intent == intent and parse.text == text
+    names = [s for s in parse.slots if s.name == "name"]
+    assert names and all(text[s.start:s.end] == s.raw for s in parse.slots)  # offsets into what was said
+    assert [t.entity_id for t in resolver.resolve(parse, None).targets] == targets
+    assert "kettle" not in parse.response and "desk lamp" not in parse.response
+
+
+def test_the_masker_finds_whole_names_longest_first(resolver: Resolver) -> None:
+    found = resolver.masker.find("turn off grandmas lamp and the aquarium heatr and the kettle")
+    assert [h.entity.entity_id for h in found] == ["light.grandmas_lamp", "switch.aquarium_heater"]
+    text = "turn off grandmas lamp and the aquarium heatr and the kettle"
+    assert [text[h.start:h.end] for h in found] == ["grandmas lamp", "aquarium heatr"]
+    assert resolver.masker.find("turn on the lights") == []  # one-word names and kinds are the model's
 
 
 @pytest.mark.parametrize("text,reply", [

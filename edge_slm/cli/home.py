@@ -38,9 +38,12 @@ def _try(home: Any, text: str, args: argparse.Namespace) -> str:
     from edge_slm.engine.nlu import Engine
     from edge_slm.home.resolve import Resolver
 
+    from edge_slm.home.mask import HomeParser
+
     engine = Engine.load(args.bundle, threads=1)
-    parse = engine.parse(text)
-    resolution = Resolver(home).resolve(parse, args.site_area or None)
+    resolver = Resolver(home)
+    parse = HomeParser(engine, resolver.masker).parse(text)
+    resolution = resolver.resolve(parse, args.site_area or None)
     return json.dumps({"text": text, "intent": parse.intent if parse.recognized else None,
                        "targets": [t.entity_id for t in resolution.targets],
                        "area": resolution.area.id if resolution.area else None,
@@ -55,12 +58,14 @@ def cmd_home_eval(args: argparse.Namespace) -> int:
 
     from edge_slm.engine.compound import parse_all
     from edge_slm.engine.nlu import Engine
+    from edge_slm.home.mask import HomeParser
     from edge_slm.home.model import ACTION_INTENTS, load_home
     from edge_slm.home.resolve import Resolver
     from edge_slm.service.decide import decide
 
     engine = Engine.load(args.bundle, threads=1)
     resolver = Resolver(load_home(args.file))
+    parser = HomeParser(engine, resolver.masker)
     right = total = untargeted = refused_ok = refused_total = 0
     misses: list[str] = []
     for line in Path(args.data).read_text(encoding="utf-8").splitlines():
@@ -68,7 +73,7 @@ def cmd_home_eval(args: argparse.Namespace) -> int:
             continue
         case = json.loads(line)
         published = []
-        for parse in parse_all(engine, case["text"]):
+        for parse in parse_all(parser, case["text"]):
             judged, resolution, _ = decide(parse, engine.responder, resolver, args.site_area or None,
                                            args.action_threshold)
             if judged.recognized:

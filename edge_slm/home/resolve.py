@@ -97,6 +97,10 @@ class _Index:
         telling = [w for w in words if w not in _ALL_DOMAIN_WORDS] or words
         found: set[int] = set()
         for word in telling:
+            exact = self.by_word.get(word)
+            if exact is not None:
+                found |= exact  # a word of the home as said: no typo to look for, and the commonest case
+                continue
             for match, _, _ in process.extract(word, self.vocabulary, scorer=fuzz.ratio, score_cutoff=WORD_CUTOFF,
                                                limit=8):
                 found |= self.by_word[match]
@@ -125,7 +129,10 @@ class Resolver:
     """Built once per home description (reloads build a new one); ``resolve`` per command."""
 
     def __init__(self, home: Home) -> None:
+        from edge_slm.home.mask import Masker
+
         self.home = home
+        self.masker = Masker(home)  # for HomeParser: the home's names the model never saw
         self._entities, self._areas, self._floors = _Index(), _Index(), _Index()
         for entity in home.entities:
             self._entities.add(entity, entity.name, *entity.aliases)
