@@ -56,25 +56,39 @@ class Masker:
                 # One-word names ("Lamp", "TV") are what the model already knows as words.
                 if len(tokens) < 2:
                     continue
-                for token in set(tokens):
-                    self._by_token.setdefault(token, []).append(len(self._names))
                 self._names.append((tokens, entity))
+        # A name is tried where one of its two rarest words was said exactly: "lamp" or "lock", in
+        # hundreds of names, never anchors alone, and a typo in one rare word leaves the other.
+        counts: dict[str, int] = {}
+        for tokens, _ in self._names:
+            for token in set(tokens):
+                counts[token] = counts.get(token, 0) + 1
+        for index, (tokens, _) in enumerate(self._names):
+            for token in sorted(set(tokens), key=lambda t: counts[t])[:2]:
+                self._by_token.setdefault(token, []).append(index)
 
     def find(self, text: str) -> list[Hit]:
         """The home's multi-word names in ``text`` (whole words, possessives and small typos
         allowed, at least one word exact), longest first, never overlapping."""
         words = [(m.start(), m.end(), _norm(m.group())) for m in _TOKEN.finditer(text)]
-        candidates = {i for _, _, w in words for i in self._by_token.get(w, ())}
+        at_word: dict[str, list[int]] = {}
+        for position, (_, _, word) in enumerate(words):
+            at_word.setdefault(word, []).append(position)
+        # Only alignments anchored on a word said exactly: a name is tried where it can start.
+        tries: set[tuple[int, int]] = set()
+        for word, positions in at_word.items():
+            for index in self._by_token.get(word, ()):
+                tokens = self._names[index][0]
+                for k, token in enumerate(tokens):
+                    if token == word:
+                        tries.update((index, p - k) for p in positions
+                                     if 0 <= p - k and p - k + len(tokens) <= len(words))
         found: list[tuple[int, int, Entity]] = []
-        for index in candidates:
+        for index, at in tries:
             tokens, entity = self._names[index]
-            n = len(tokens)
-            for at in range(len(words) - n + 1):
-                said = [w for _, _, w in words[at:at + n]]
-                exact = sum(a == b for a, b in zip(said, tokens))
-                if exact and all(a == b or (len(b) >= 5 and fuzz.ratio(a, b) >= TYPO_CUTOFF)
-                                 for a, b in zip(said, tokens)):
-                    found.append((at, at + n, entity))
+            if all(words[at + k][2] == b or (len(b) >= 5 and fuzz.ratio(words[at + k][2], b) >= TYPO_CUTOFF)
+                   for k, b in enumerate(tokens)):
+                found.append((at, at + len(tokens), entity))
         hits: list[Hit] = []
         taken: set[int] = set()
         for at, to, entity in sorted(found, key=lambda f: (f[0] - f[1], f[0])):
