@@ -246,13 +246,15 @@ def test_the_held_out_home_commands_stay_above_their_floor() -> None:
 FLOOR = 0.95
 
 
-def test_a_second_home_written_later_stays_above_the_floor() -> None:
-    out = subprocess.run([sys.executable, "-m", "edge_slm", "home", "eval",
-                          str(ROOT / "tests/data/home-eval-2/home.yaml"),
-                          "--data", str(ROOT / "tests/data/home-eval-2/commands.jsonl")],
+@pytest.mark.parametrize("folder,floor", [("home-eval-2", FLOOR), ("home-eval-3", 0.9)])
+def test_homes_written_later_stay_above_their_floor(folder: str, floor: float) -> None:
+    """home-eval-2 was written after masking was built (and its misses were looked at); home-eval-3
+    after it was final, scored once: 28/30 (BENCHMARKS.md)."""
+    out = subprocess.run([sys.executable, "-m", "edge_slm", "home", "eval", str(ROOT / f"tests/data/{folder}/home.yaml"),
+                          "--data", str(ROOT / f"tests/data/{folder}/commands.jsonl")],
                          cwd=ROOT, capture_output=True, text=True, timeout=300, check=True).stdout
     right, total = (int(x) for x in out.split("commands with a target: ")[1].split()[0].split("/"))
-    assert right / total >= FLOOR, out
+    assert right / total >= floor, out
     assert "untargeted actions published: 0" in out
 
 
