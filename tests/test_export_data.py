@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import DATA
+from conftest import DATA, ROOT
 
 pytest.importorskip("hassil")
 
@@ -184,3 +184,11 @@ def test_check_prints_counts_per_intent() -> None:
     out = subprocess.run([sys.executable, "-m", "export", "check", str(DATA / "tiny.toml")], cwd=ROOT,
                          capture_output=True, text=True, check=True).stdout
     assert "LightsOff" in out and "train" in out and "numeric slots" in out and out.strip().endswith("slot types")
+
+
+@pytest.mark.parametrize("name", ["home", "snips", "templates"])
+def test_every_shipped_recipe_loads(name: str, tmp_path: Path) -> None:
+    from export.recipe import load_recipe
+
+    recipe = load_recipe(ROOT / "export" / "recipes" / f"{name}.toml", tmp_path)
+    assert recipe.name and recipe.train and recipe.eval
