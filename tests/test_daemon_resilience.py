@@ -228,10 +228,12 @@ def test_stop_and_restart_mid_stream_loses_none_and_runs_none_twice(broker, tmp_
     try:
         wait_online(sink)
         stopped_at = None
+        killed_at = 0.0
         for i in range(1000):
             source.publish(f"{PREFIX}/command", json.dumps({"text": "turn on the kitchen lights", "id": f"k{i}"}))
             time.sleep(0.002)
             if i == 330:
+                killed_at = time.time()
                 proc.send_signal(how)
                 proc.wait(20)
                 stopped_at = time.monotonic()
@@ -255,7 +257,19 @@ def test_stop_and_restart_mid_stream_loses_none_and_runs_none_twice(broker, tmp_
         print(f"{how!r}: lost {len(lost)}, executed twice {len(twice)}, redeliveries answered duplicate "
               f"{len(duplicates)}")
         assert done and not lost, f"{len(lost)} lost: {lost[:10]}; log: {log.read_text()[-1500:]}"
-        assert not twice, f"{len(twice)} executed twice: {twice[:10]}"
+        if how == signal.SIGTERM:
+            assert not twice, f"{len(twice)} executed twice: {twice[:10]}"
+        else:
+            # SIGKILL can land after an answer left and before the broker's PUBACK came back: that
+            # one command is redelivered and runs again (at least once; DESIGN.md). Only a command
+            # answered in the last moment before the kill may do so.
+            first = {}
+            for t, p, _ in sink.messages:
+                if t.endswith("/intent"):
+                    message = json.loads(p)
+                    first.setdefault(message["id"], message["time"])
+            late = [k for k in twice if not killed_at - 1.0 <= first[k] <= killed_at + 0.05]
+            assert len(twice) <= 1 and not late, f"executed twice: {twice[:10]}, not at the kill: {late}"
     finally:
         if proc.poll() is None:
             proc.terminate()

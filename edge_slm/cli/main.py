@@ -87,7 +87,20 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_bench(args: argparse.Namespace) -> int:
     from edge_slm.bench.runtime import markdown, run_bench, write_section
 
-    if args.voice:
+    if args.voice_data:
+        from edge_slm.bench.voice_data import run_voice_data_bench, voice_data_markdown
+
+        from edge_slm.errors import EdgeSlmError
+
+        try:
+            result = run_voice_data_bench(args.bundle, args.voice_data, args.snr if args.snr is not None else [24, 12],
+                                          args.noise, args.recognizer, args.vosk_model, args.limit)
+        except EdgeSlmError as exc:
+            print(f"edge-slm bench: {exc}", file=sys.stderr)
+            return 2
+        text = voice_data_markdown(result)
+        marker = "bench-voice-data"
+    elif args.voice:
         from edge_slm.bench.voice import run_voice_bench, voice_markdown
 
         result = run_voice_bench(args.bundle)
@@ -155,6 +168,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wyoming", action="store_true", help="transcript-to-intent round trips through the Wyoming service")
     p.add_argument("--count", type=int, default=2000, help="--mqtt: commands to send")
     p.add_argument("--voice", action="store_true", help="spoken commands through the ALSA capture path")
+    p.add_argument("--voice-data", metavar="DIR",
+                   help="accept rate on labelled recordings (WAV/FLAC + label.json), clean and with noise mixed in")
+    p.add_argument("--snr", type=float, action="append", help="--voice-data: an SNR in dB to mix noise at "
+                                                             "(repeatable; default 24 and 12)")
+    p.add_argument("--noise", default="", help="--voice-data: a WAV of your own noise (default: generated kitchen noise)")
+    p.add_argument("--recognizer", default="pocketsphinx", choices=["pocketsphinx", "vosk"])
+    p.add_argument("--vosk-model", default="", help="--voice-data with --recognizer vosk: the model directory")
+    p.add_argument("--limit", type=int, default=0, help="--voice-data: only the first N recordings")
     p.add_argument("--write", metavar="FILE", help="update this Markdown file (e.g. BENCHMARKS.md)")
     p.add_argument("--plot", metavar="FILE.svg", help="also draw the latency comparison as an SVG")
     _common(p)
