@@ -208,6 +208,7 @@ def build(recipe: Recipe, out: Path, threads: int = 2, cache: Path | None = None
         (staging / "responses.json").write_text(
             json.dumps(responses, indent=2), encoding="utf-8")
         write_asr_lists(staging, data)
+        write_grammar(staging, recipe)
 
         manifest: dict[str, Any] = {
             "format": BUNDLE_FORMAT, "name": recipe.name, "version": recipe.version,
@@ -271,10 +272,36 @@ def build(recipe: Recipe, out: Path, threads: int = 2, cache: Path | None = None
         raise
 
 
+def write_grammar(folder: Path, recipe: Recipe) -> None:
+    """``asr/grammar.fsg``: the template sources compiled into the recogniser's word graph
+    (export/grammar.py). A bundle with no templates, or none that compile, has none."""
+    from .grammar import FsgCompiler, Unsupported
+
+    sources = [s for s in recipe.train if s.kind == "templates"]
+    if not sources:
+        return
+    from .templates import _load_intents
+
+    for source in sources[:1]:  # one grammar; several template folders would need merging
+        compiler = FsgCompiler(_load_intents(source.path), recipe.lists)
+        try:
+            fsg = compiler.compile(list(source.intents) or None)
+        except Unsupported as exc:
+            print(f"speech grammar: none ({exc})", flush=True)
+            return
+        (folder / "asr" / "grammar.fsg").write_text(fsg, encoding="utf-8")
+        print(f"speech grammar: {fsg.count('TRANSITION')} transitions; "
+              f"{len(compiler.skipped)} templates left to the n-gram model", flush=True)
+
+
 def write_asr_lists(folder: Path, data: Dataset) -> None:
-    """Domain sentences and words that speech recognisers bias their decoding to."""
+    """Domain sentences and words that speech recognisers bias their decoding to, and the
+    out-of-scope sentences that give speech outside the domain words of its own."""
     asr = folder / "asr"
     asr.mkdir()
+    other = sorted({" ".join(e.text.lower().split()) for e in data.train if e.intent == "oos"})
+    if other:
+        (asr / "other.txt").write_text("\n".join(other) + "\n", encoding="utf-8")
     sentences = sorted({" ".join(e.text.lower().split()) for e in data.train
                         if e.intent != "oos"})
     words = sorted({w.lower() for s in sentences for w in s.replace("'", " '").split()

@@ -280,3 +280,39 @@ def test_a_microphone_that_only_offers_8_khz_is_a_clear_error(tmp_path: Path) ->
                             text=True, timeout=60)
     assert "error: the microphone accepts none of 16000, 48000, 44100, 32000, 22050 Hz" in result.stdout, \
         result.stdout + result.stderr[-1000:]
+
+
+def test_choosing_between_the_grammar_and_the_free_model() -> None:
+    from edge_slm.voice.asr import choose
+
+    assert choose("make me a large tea", "make me a large tea") == "make me a large tea"
+    assert choose("make me a large tea", "make me large tea") == "make me a large tea"  # one word apart
+    assert choose("make me a large tea", "what is the weather like") == "what is the weather like"
+    assert choose("", "anything at all") == "anything at all"
+
+
+@pytest.mark.skipif(not have_speech_tools(), reason="needs espeak-ng and sox")
+def test_a_bundle_grammar_decodes_its_sentences_and_lets_other_speech_through(tmp_path: Path) -> None:
+    """The recogniser with a grammar compiled from templates beside the n-gram model, on real
+    synthesised speech: an in-grammar order comes out as the grammar says it; speech outside
+    the grammar is not forced into the nearest order."""
+    pytest.importorskip("hassil")
+    from export.grammar import FsgCompiler
+    from export.templates import _load_intents
+    from hassil.sample import sample_intents
+
+    from edge_slm.voice.asr import PocketSphinx
+
+    asr = tmp_path / "bundle" / "asr"
+    asr.mkdir(parents=True)
+    intents = _load_intents(ROOT / "tests/data/grammar")
+    (asr / "grammar.fsg").write_text(FsgCompiler(intents, {}).compile())
+    (asr / "sentences.txt").write_text("\n".join(t for _, t in sample_intents(intents, max_sentences_per_intent=200)))
+    (asr / "other.txt").write_text("what is the weather like tomorrow\nplay some music\nset an alarm for seven\n"
+                                   "tell me a joke\nwhat time is it\n")
+    recognizer = PocketSphinx(tmp_path / "bundle")
+    assert recognizer.grammar
+    heard = recognizer.transcribe(read_wav(speak("brew me a cup of black tea with lemon", tmp_path / "in.wav")))
+    assert heard.text == "brew me a cup of black tea with lemon"
+    heard = recognizer.transcribe(read_wav(speak("what is the weather like tomorrow", tmp_path / "out.wav")))
+    assert "tea" not in heard.text and "make" not in heard.text, heard.text

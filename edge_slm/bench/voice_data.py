@@ -3,7 +3,8 @@ clean and with noise mixed in at given SNRs, scored as speech-to-intent benchmar
 recording counts only when the intent and every slot (name and value) are right.
 
 The folder holds WAV or FLAC files (any depth) and ``label.json``: ``{"file.wav": {"intent":
-"orderDrink", "slots": {"size": "large", ...}}}`` (a FLAC file may be labelled by its WAV name).
+"orderDrink", "slots": {"size": "large", ...}}}`` (a FLAC file may be labelled by its WAV name);
+``"intent": ""`` labels speech that must be rejected.
 Each recording goes through what ``edge-slm listen --wav`` runs: VAD, the recogniser, the engine.
 Noise: ``--noise FILE`` (a WAV of your own), or a kitchen-like noise generated here (pink noise,
 a running tap, and dish and cutlery clatter); mixed over the whole recording at the SNR asked.
@@ -136,7 +137,8 @@ def run_voice_data_bench(bundle: str | None, folder: str, snrs: list[float], noi
             heard_nothing += not text
             got_intent = parse.intent if parse is not None and parse.recognized else None
             got_slots = {s.name: _key(str(s.raw)) for s in parse.slots} if got_intent else {}
-            if got_intent == recording.intent and got_slots == recording.slots:
+            # An empty intent labels speech that must be rejected (out of the bundle's scope).
+            if got_intent == (recording.intent or None) and got_slots == recording.slots:
                 accepted += 1
             elif len(misses) < 20:
                 misses.append({"file": recording.path.name, "heard": text, "intent": got_intent,

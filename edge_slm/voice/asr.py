@@ -89,7 +89,36 @@ def domain_sentences(bundle_dir: Path, wake_phrase: str = "") -> list[list[str]]
     return sentences
 
 
+# A grammar path this far (word edits per grammar word) from what the n-gram model heard is the
+# grammar forcing speech it does not cover into its nearest sentence: the n-gram text is kept,
+# and the engine rejects it.
+GRAMMAR_DISTANCE = 0.5
+
+
+def word_distance(a: list[str], b: list[str]) -> int:
+    """Word-level edit distance (insertions, deletions, substitutions)."""
+    row = list(range(len(b) + 1))
+    for i, x in enumerate(a, 1):
+        previous, row[0] = row[0], i
+        for j, y in enumerate(b, 1):
+            previous, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, previous + (x != y))
+    return row[len(b)]
+
+
+def choose(grammar: str, free: str) -> str:
+    """The grammar's sentence, unless the n-gram model heard something else altogether."""
+    g, f = grammar.split(), free.split()
+    if not g:
+        return free
+    if word_distance(g, f) / len(g) > GRAMMAR_DISTANCE:
+        return free
+    return grammar
+
+
 class PocketSphinx:
+    """The bundle's n-gram model, and with ``asr/grammar.fsg`` its templates' word graph beside it:
+    each utterance is decoded with both and ``choose`` keeps one."""
+
     name = "pocketsphinx"
 
     def __init__(self, bundle_dir: Path, wake_phrase: str = "") -> None:
@@ -105,8 +134,23 @@ class PocketSphinx:
                 word = line.split(maxsplit=1)[0]
                 entries.setdefault(word.split("(")[0], []).append(line)
         known = set(entries)
+        grammar_file = bundle_dir / "asr" / "grammar.fsg"
+        grammar_words: set[str] = set()
+        if grammar_file.exists() and not wake_phrase:
+            grammar_words = {line.split()[4] for line in grammar_file.read_text(encoding="utf-8").splitlines()
+                             if line.startswith("TRANSITION") and len(line.split()) > 4}
+            if grammar_words - known:
+                log.warning("speech grammar not used: words outside the recogniser's dictionary",
+                            extra={"words": sorted(grammar_words - known)[:20]})
+                grammar_words = set()
+        corpus = domain_sentences(bundle_dir, wake_phrase)
+        other = bundle_dir / "asr" / "other.txt"
+        if grammar_words and other.exists():
+            # Speech outside the grammar needs words of its own in the n-gram model to be told apart.
+            corpus += [_spoken(_WORD.findall(line.lower())) for line in other.read_text(encoding="utf-8").splitlines()
+                       if line.strip()]
         sentences, dropped = [], set()
-        for words in domain_sentences(bundle_dir, wake_phrase):
+        for words in corpus:
             unknown = [w for w in words if w not in known]
             # Cutting a word out would teach the model sequences nobody says ("in the </s>").
             if unknown:
@@ -121,20 +165,34 @@ class PocketSphinx:
         self._lm.write_text(build_arpa(sentences), encoding="utf-8")
         # Only the domain's words: the full dictionary takes seconds to load on a Pi.
         domain_dict = work / "domain.dict"
-        vocabulary = sorted({w for s in sentences for w in s})
+        vocabulary = sorted({w for s in sentences for w in s} | grammar_words)
         domain_dict.write_text("".join(line + "\n" for w in vocabulary for line in entries[w]), encoding="utf-8")
         config = Config(hmm=str(model / "en-us"), dict=str(domain_dict), lm=str(self._lm),
                         samprate=RATE, loglevel="FATAL", lw=LANGUAGE_WEIGHT)
         self._decoder = Decoder(config)
+        self._free_search = self._decoder.current_search()
+        self.grammar = bool(grammar_words)
+        if self.grammar:
+            self._decoder.add_fsg("grammar", self._decoder.read_fsg(str(grammar_file)))
+
+    def _decode(self, search: str, raw: bytes) -> tuple[str, float]:
+        self._decoder.activate_search(search)
+        self._decoder.start_utt()
+        self._decoder.process_raw(raw, full_utt=True)
+        self._decoder.end_utt()
+        hyp = self._decoder.hyp()
+        if not hyp:
+            return "", 0.0
+        return hyp.hypstr, float(np.clip(self._decoder.get_logmath().exp(hyp.prob), 0, 1))
 
     def transcribe(self, audio: np.ndarray) -> Transcript:
         start = time.perf_counter()
-        self._decoder.start_utt()
-        self._decoder.process_raw(with_noise_floor(audio).tobytes(), full_utt=True)
-        self._decoder.end_utt()
-        hyp = self._decoder.hyp()
-        text = hyp.hypstr if hyp else ""
-        confidence = float(np.clip(self._decoder.get_logmath().exp(hyp.prob), 0, 1)) if hyp else 0.0
+        raw = with_noise_floor(audio).tobytes()
+        text, confidence = self._decode(self._free_search, raw)
+        if self.grammar:
+            constrained, grammar_confidence = self._decode("grammar", raw)
+            if choose(constrained, text) == constrained:
+                text, confidence = constrained, grammar_confidence
         return Transcript(text, confidence, audio.size / RATE, time.perf_counter() - start)
 
 
