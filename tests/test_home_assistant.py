@@ -195,6 +195,13 @@ def test_home_import_reads_floors_areas_and_only_exposed_entities(rig: Rig) -> N
 
 def test_wyoming_agent_turns_off_the_kitchen_lights_in_home_assistant(rig: Rig) -> None:
     ha = rig.ha
+
+    def say(text: str, done: str = "action_done") -> dict[str, Any]:
+        """``text`` to Home Assistant's conversation API with edge-slm as the agent."""
+        reply = ha.rest("POST", "/api/conversation/process", {"text": text, "language": "en", "agent_id": agents[0]})
+        assert reply["response"]["response_type"] == done, reply
+        return reply
+
     answer = ha.flow("wyoming", {"host": "127.0.0.1", "port": rig.wyoming_port})
     assert answer.get("type") == "create_entry", f"{answer}\n{rig.daemon_log()}"
     agents = [s["entity_id"] for s in ha.rest("GET", "/api/states") if s["entity_id"].startswith("conversation.")
@@ -203,10 +210,8 @@ def test_wyoming_agent_turns_off_the_kitchen_lights_in_home_assistant(rig: Rig) 
     for eid in ("light.kitchen_pendant", "light.kitchen_spots", "switch.aquarium_heater", "light.hallway_light"):
         rig.call("homeassistant", "turn_on", entity_id=eid)
         ha.wait_state(eid, "on")
-    reply = ha.rest("POST", "/api/conversation/process",
-                    {"text": "turn off the kitchen lights", "language": "en", "agent_id": agents[0]})
+    reply = say("turn off the kitchen lights")
     response = reply["response"]
-    assert response["response_type"] == "action_done", reply
     done = {t["id"] for t in response["data"]["success"] if t["type"] == "entity"}
     assert done == {"light.kitchen_pendant", "light.kitchen_spots"}, reply
     assert response["speech"]["plain"]["speech"], reply
@@ -216,31 +221,23 @@ def test_wyoming_agent_turns_off_the_kitchen_lights_in_home_assistant(rig: Rig) 
     assert ha.state("switch.aquarium_heater")["state"] == "on"
     assert ha.state("light.hallway_light")["state"] == "on"
     # A name Home Assistant's own matching would miss, resolved by edge-slm's home: the alias.
-    reply = ha.rest("POST", "/api/conversation/process",
-                    {"text": "switch off the fish tank heater", "language": "en", "agent_id": agents[0]})
-    assert reply["response"]["response_type"] == "action_done", reply
+    say("switch off the fish tank heater")
     ha.wait_state("switch.aquarium_heater", "off")
     # Two actions in one sentence: intents-start, two intents, intents-stop; Home Assistant runs both.
     rig.call("homeassistant", "turn_on", entity_id="light.kitchen_spots")
     ha.wait_state("light.kitchen_spots", "on")
-    reply = ha.rest("POST", "/api/conversation/process", {
-        "text": "turn off the kitchen spots and turn off the hallway light", "language": "en", "agent_id": agents[0]})
-    assert reply["response"]["response_type"] == "action_done", reply
+    say("turn off the kitchen spots and turn off the hallway light")
     ha.wait_state("light.kitchen_spots", "off")
     ha.wait_state("light.hallway_light", "off")
     rig.call("homeassistant", "turn_on", entity_id="light.hallway_light")
     ha.wait_state("light.hallway_light", "on")
     # A device class said in the plural ("blinds") goes out as Home Assistant's enum ("blind").
-    reply = ha.rest("POST", "/api/conversation/process",
-                    {"text": "open the office blinds", "language": "en", "agent_id": agents[0]})
-    assert reply["response"]["response_type"] == "action_done", reply
+    say("open the office blinds")
     ha.wait_state("cover.office_blinds", "open")
     rig.call("cover", "close_cover", entity_id="cover.office_blinds")
     ha.wait_state("cover.office_blinds", "closed")
     # Not understood: Home Assistant says so, nothing changes.
-    reply = ha.rest("POST", "/api/conversation/process",
-                    {"text": "what is the capital of peru", "language": "en", "agent_id": agents[0]})
-    assert reply["response"]["response_type"] == "error", reply
+    say("what is the capital of peru", done="error")
     assert ha.state("light.hallway_light")["state"] == "on"
 
 
