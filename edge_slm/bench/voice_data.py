@@ -112,7 +112,8 @@ def run_voice_data_bench(bundle: str | None, folder: str, snrs: list[float], noi
     if limit:
         recordings = recordings[:limit]
     engine = Engine.load(bundle, threads=1)
-    pipeline = VoicePipeline(VoiceConfig(recognizer=recognizer, vosk_model=vosk_model), engine.bundle.path)
+    pipeline = VoicePipeline(VoiceConfig(recognizer=recognizer, vosk_model=vosk_model), engine.bundle.path,
+                             in_scope=lambda text: engine.parse(text).recognized)
     audio = [read_audio(r.path) for r in recordings]
     seconds = sum(a.size for a in audio) / RATE
     noise = read_audio(Path(noise_file)).astype(np.float64) if noise_file else kitchen_noise(max(60.0, seconds / 4))

@@ -133,7 +133,7 @@ def cmd_listen(args: argparse.Namespace) -> int:
                          trusted_keys=config.model.trusted_keys)
     model = ModelInfo(engine.manifest.name, engine.manifest.version)
     try:
-        pipeline = VoicePipeline(config.voice, engine.bundle.path)
+        pipeline = VoicePipeline(config.voice, engine.bundle.path, in_scope=lambda t: engine.parse(t).recognized)
         if args.wav:
             audio = read_wav(Path(args.wav))
             chunks = iter([audio[i:i + 512] for i in range(0, audio.size, 512)] + [np.zeros(16000, np.int16)])

@@ -515,6 +515,13 @@ class Daemon:
                                     "recognized": [p.recognized for p, _, _ in judged], "latency_ms": round(latency, 2)})
 
     # ------------------------------------------- what voice may use (voice.service.Host)
+    def in_scope(self, text: str) -> bool:
+        """Voice: does the engine take this text for one of the bundle's intents (not out of scope)?"""
+        try:
+            return self.engine.parse(text).recognized
+        except InputError:
+            return False
+
     @property
     def bundle_path(self) -> Path:
         return self.engine.bundle.path

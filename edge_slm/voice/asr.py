@@ -14,7 +14,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Callable, Protocol
 
 import numpy as np
 
@@ -56,6 +56,9 @@ class Transcript:
     confidence: float
     audio_seconds: float
     decode_seconds: float
+    # With a grammar: what the grammar decoded and what the n-gram model decoded, for understanding
+    # to choose between (VoicePipeline); ``text`` is the recogniser's own choice.
+    alternatives: tuple[str, ...] = ()
 
     @property
     def real_time_factor(self) -> float:
@@ -105,14 +108,18 @@ def word_distance(a: list[str], b: list[str]) -> int:
     return row[len(b)]
 
 
-def choose(grammar: str, free: str) -> str:
-    """The grammar's sentence, unless the n-gram model heard something else altogether."""
+def choose(grammar: str, free: str, in_scope: Callable[[str], bool] | None = None) -> str:
+    """The grammar's sentence, unless the n-gram model heard something else altogether and, when
+    understanding is at hand, something out of the bundle's scope (noise and accents make the free
+    model drift: "in adelaide roast iced mocha" is still an order, and the grammar's sentence wins)."""
     g, f = grammar.split(), free.split()
     if not g:
         return free
-    if word_distance(g, f) / len(g) > GRAMMAR_DISTANCE:
-        return free
-    return grammar
+    if word_distance(g, f) / len(g) <= GRAMMAR_DISTANCE:
+        return grammar
+    if in_scope is not None and free and in_scope(free):
+        return grammar
+    return free
 
 
 class PocketSphinx:
@@ -189,11 +196,13 @@ class PocketSphinx:
         start = time.perf_counter()
         raw = with_noise_floor(audio).tobytes()
         text, confidence = self._decode(self._free_search, raw)
+        alternatives: tuple[str, ...] = ()
         if self.grammar:
             constrained, grammar_confidence = self._decode("grammar", raw)
+            alternatives = (constrained, text)
             if choose(constrained, text) == constrained:
                 text, confidence = constrained, grammar_confidence
-        return Transcript(text, confidence, audio.size / RATE, time.perf_counter() - start)
+        return Transcript(text, confidence, audio.size / RATE, time.perf_counter() - start, alternatives)
 
 
 class Vosk:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
 from edge_slm.service.config import VoiceConfig
-from edge_slm.voice.asr import Recognizer, Transcript, make_recognizer
+from edge_slm.voice.asr import Recognizer, Transcript, choose, make_recognizer
 from edge_slm.voice.vad import Endpointer, Utterance, Vad
 
 
@@ -56,8 +56,12 @@ class WakeGate:
 
 
 class VoicePipeline:
-    def __init__(self, config: VoiceConfig, bundle_dir: Path, recognizer: Recognizer | None = None) -> None:
+    def __init__(self, config: VoiceConfig, bundle_dir: Path, recognizer: Recognizer | None = None,
+                 in_scope: Callable[[str], bool] | None = None) -> None:
+        """``in_scope``: the engine's word on a text (recognised, not out of scope); with it,
+        understanding chooses between the grammar's and the n-gram model's transcripts."""
         self.config = config
+        self.in_scope = in_scope
         self.recognizer = recognizer or make_recognizer(config.recognizer, bundle_dir, config.vosk_model,
                                                            config.wake_phrase)
         self.vad = Vad()
@@ -71,6 +75,8 @@ class VoicePipeline:
         for utterance in self.endpointer().utterances(chunks):
             ended = time.perf_counter()
             transcript = self.recognizer.transcribe(utterance.audio)
+            if transcript.alternatives and self.in_scope is not None:
+                transcript = replace(transcript, text=choose(*transcript.alternatives, in_scope=self.in_scope))
             text, woke = self.gate.admit(transcript.text)
             if woke and text is None:
                 yield Heard(Transcript("", transcript.confidence, transcript.audio_seconds,

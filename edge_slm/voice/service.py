@@ -31,6 +31,8 @@ class Host(Protocol):
 
     def submit_utterance(self, id: str, text: str, received: float, ctx: hermes.Context) -> bool: ...
 
+    def in_scope(self, text: str) -> bool: ...
+
     def publish(self, topic: str, message: dict[str, Any]) -> None: ...
 
     def on_topic(self, topic: str, handler: Callable[[bytes], None]) -> None: ...
@@ -41,7 +43,7 @@ class VoiceService:
                  microphone: Microphone | None = None) -> None:
         self.config = config
         self.daemon = daemon
-        self.pipeline = pipeline or VoicePipeline(config.voice, daemon.bundle_path)
+        self.pipeline = pipeline or VoicePipeline(config.voice, daemon.bundle_path, in_scope=daemon.in_scope)
         self.microphone = microphone or Microphone(config.voice.device or None, config.voice.samplerate)
         self._stop: queue.Queue[bool] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="edge-slm-voice", daemon=True)
