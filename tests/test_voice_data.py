@@ -66,3 +66,17 @@ def test_spoken_commands_scored_clean_and_in_noise(tmp_path: Path) -> None:
     assert (clean["condition"], noisy["condition"]) == ("clean", "noise at 6 dB SNR")
     assert clean["total"] == 3 and clean["accepted"] == 3, clean["misses"]
     assert 0 < clean["rtf"] < 1
+
+
+def test_noise_suppression_keeps_the_stream_and_lowers_steady_noise() -> None:
+    pytest.importorskip("webrtc_noise_gain")
+    from edge_slm.voice.clean import Cleaner
+
+    noise = (kitchen_noise(4.0, seed=3) * 2000).astype(np.int16)
+    chunks = [noise[i:i + 512] for i in range(0, noise.size, 512)]
+    cleaned = np.concatenate(list(Cleaner(4, 0).stream(chunks)))
+    assert cleaned.size == noise.size - noise.size % 160  # whole 10 ms frames, none lost
+    later = slice(16000, None)  # after the suppressor has learnt the noise
+    assert np.abs(cleaned[later].astype(float)).mean() < 0.5 * np.abs(noise[later].astype(float)).mean()
+    with pytest.raises(Exception, match="0-4"):
+        Cleaner(7, 0)

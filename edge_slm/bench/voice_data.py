@@ -106,13 +106,16 @@ def _heard(pipeline: VoicePipeline, audio: np.ndarray) -> tuple[str, float]:
 
 
 def run_voice_data_bench(bundle: str | None, folder: str, snrs: list[float], noise_file: str = "",
-                         recognizer: str = "pocketsphinx", vosk_model: str = "", limit: int = 0) -> dict[str, Any]:
+                         recognizer: str = "pocketsphinx", vosk_model: str = "", limit: int = 0,
+                         noise_suppression: int = 0, auto_gain_dbfs: int = 0) -> dict[str, Any]:
     watch = LoadWatch().start()
     recordings = load_labelled(Path(folder))
     if limit:
         recordings = recordings[:limit]
     engine = Engine.load(bundle, threads=1)
-    pipeline = VoicePipeline(VoiceConfig(recognizer=recognizer, vosk_model=vosk_model), engine.bundle.path,
+    config = VoiceConfig(recognizer=recognizer, vosk_model=vosk_model, noise_suppression=noise_suppression,
+                         auto_gain_dbfs=auto_gain_dbfs)
+    pipeline = VoicePipeline(config, engine.bundle.path,
                              in_scope=lambda text: engine.parse(text).recognized)
     audio = [read_audio(r.path) for r in recordings]
     seconds = sum(a.size for a in audio) / RATE
@@ -148,6 +151,7 @@ def run_voice_data_bench(bundle: str | None, folder: str, snrs: list[float], noi
                      "heard_nothing": heard_nothing, "rtf": round(decode / seconds, 4) if seconds else 0.0,
                      "misses": misses})
     return {"folder": str(folder), "bundle": engine.manifest.name, "recognizer": pipeline.recognizer.name,
+            "noise_suppression": noise_suppression, "auto_gain_dbfs": auto_gain_dbfs,
             "noise": noise_file or "generated kitchen-like noise", "rows": rows, "audio_seconds": round(seconds, 1),
             "machine_load": watch.result(), "time": time.time()}
 
@@ -160,4 +164,5 @@ def voice_data_markdown(result: dict[str, Any]) -> str:
         lines.append(f"| {row['condition']} | {row['accepted']}/{row['total']} ({share:.1f}%) | "
                      f"{row['heard_nothing']} | {row['rtf']} |")
     return ("\n".join(lines) + f"\n\n- {result['audio_seconds']} s of speech per condition; noise: "
-            f"{result['noise']}\n" + note(result.get("machine_load", {})))
+            f"{result['noise']}; noise suppression {result.get('noise_suppression', 0)}, automatic gain "
+            f"{result.get('auto_gain_dbfs', 0)} dBFS (0: off)\n" + note(result.get("machine_load", {})))

@@ -94,7 +94,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
         try:
             result = run_voice_data_bench(args.bundle, args.voice_data, args.snr if args.snr is not None else [24, 12],
-                                          args.noise, args.recognizer, args.vosk_model, args.limit)
+                                          args.noise, args.recognizer, args.vosk_model, args.limit,
+                                          args.noise_suppression, args.auto_gain)
         except EdgeSlmError as exc:
             print(f"edge-slm bench: {exc}", file=sys.stderr)
             return 2
@@ -176,6 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--recognizer", default="pocketsphinx", choices=["pocketsphinx", "vosk"])
     p.add_argument("--vosk-model", default="", help="--voice-data with --recognizer vosk: the model directory")
     p.add_argument("--limit", type=int, default=0, help="--voice-data: only the first N recordings")
+    p.add_argument("--noise-suppression", type=int, default=0, help="--voice-data: WebRTC noise suppression 0-4")
+    p.add_argument("--auto-gain", type=int, default=0, help="--voice-data: WebRTC automatic gain target (dBFS, 0 off)")
     p.add_argument("--write", metavar="FILE", help="update this Markdown file (e.g. BENCHMARKS.md)")
     p.add_argument("--plot", metavar="FILE.svg", help="also draw the latency comparison as an SVG")
     _common(p)

@@ -111,6 +111,8 @@ class VoiceConfig:
     vosk_model: str = ""
     wake_phrase: str = ""
     vad_threshold: float = 0.5
+    noise_suppression: int = 0  # WebRTC noise suppression 0 (off) - 4, before VAD and recognition
+    auto_gain_dbfs: int = 0  # WebRTC automatic gain target, 0 (off) - 31 dB below full scale
     silence_ms: int = 600
     max_utterance_s: float = 8.0
 

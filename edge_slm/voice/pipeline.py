@@ -72,6 +72,10 @@ class VoicePipeline:
                           max_seconds=self.config.max_utterance_s)
 
     def hear(self, chunks: Iterable[np.ndarray]) -> Iterator[Heard]:
+        if self.config.noise_suppression or self.config.auto_gain_dbfs:
+            from edge_slm.voice.clean import Cleaner
+
+            chunks = Cleaner(self.config.noise_suppression, self.config.auto_gain_dbfs).stream(chunks)
         for utterance in self.endpointer().utterances(chunks):
             ended = time.perf_counter()
             transcript = self.recognizer.transcribe(utterance.audio)
