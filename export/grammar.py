@@ -106,9 +106,6 @@ class FsgCompiler:
             raise Unsupported("no template could be compiled")
         return self._fsg(_Dag(sequences))
 
-    def vocabulary(self, fsg: str) -> set[str]:
-        return {line.split()[4] for line in fsg.splitlines() if line.startswith("TRANSITION") and len(line.split()) > 4}
-
     # ---------------------------------------------------------------- expansion
     def _expand(self, expr: Expression, block: IntentData) -> list[Tokens]:
         if isinstance(expr, TextChunk):
@@ -181,48 +178,34 @@ class FsgCompiler:
     def _fsg(self, dag: _Dag) -> str:
         lists = {name: _Dag(values) for name, values in self._list_values.items()}
         transitions: list[tuple[int, int, float, str | None]] = []
-        state_of = {node: node for node in range(len(dag.edges))}
-        count = len(dag.edges)
-        final_state = count
-        count += 1
+        final_state = len(dag.edges)  # the sentence graph's nodes keep their numbers
+        count = final_state + 1
 
-        def new_state() -> int:
+        def copy_list(graph: _Dag, source: int, target: int, share: float) -> None:
+            """The list's own word graph between ``source`` and ``target`` (its one leaf is ``target``)."""
             nonlocal count
-            count += 1
-            return count - 1
+            states = {graph.start: source}
+            states.update({n: target for n, arcs in enumerate(graph.edges) if not arcs})
+            for n in range(len(graph.edges)):
+                if n not in states:
+                    states[n], count = count, count + 1
+            for n, arcs in enumerate(graph.edges):
+                exits = len(arcs) + (1 if graph.final[n] and arcs else 0)
+                p = share / len(arcs) if n == graph.start else 1.0 / max(1, exits)
+                transitions.extend((states[n], states[m], p, word) for word, m in arcs)
+                if graph.final[n] and arcs:
+                    transitions.append((states[n], target, 1.0 / exits, None))
 
         for node, arcs in enumerate(dag.edges):
-            exits = len(arcs) + (1 if dag.final[node] else 0)
-            prob = 1.0 / exits
+            prob = 1.0 / (len(arcs) + (1 if dag.final[node] else 0))
             if dag.final[node]:
-                transitions.append((state_of[node], final_state, prob, None))
+                transitions.append((node, final_state, prob, None))
             for token, child in arcs:
                 if token.startswith("{"):
-                    # The list's own graph, copied onto this edge: its end is this edge's end.
-                    graph = lists[token[1:-1]]
-                    inner = {graph.start: state_of[node]}
-                    entry_prob = prob
-
-                    def inner_state(n: int, graph: _Dag = graph, inner: dict[int, int] = inner) -> int:
-                        if n not in inner:
-                            inner[n] = new_state()
-                        return inner[n]
-
-                    for n, n_arcs in enumerate(graph.edges):
-                        if n != graph.start and n not in inner and not n_arcs and graph.final[n]:
-                            inner[n] = state_of[child]
-                    for n, n_arcs in enumerate(graph.edges):
-                        source = inner_state(n)
-                        n_exits = len(n_arcs) + (1 if graph.final[n] and n_arcs else 0)
-                        p = entry_prob if n == graph.start else 1.0 / max(1, n_exits)
-                        for word, m in n_arcs:
-                            transitions.append((source, inner_state(m), p / (len(n_arcs) if n == graph.start
-                                                                              else 1.0), word))
-                        if graph.final[n] and n_arcs:
-                            transitions.append((source, state_of[child], 1.0 / max(1, n_exits), None))
+                    copy_list(lists[token[1:-1]], node, child, prob)
                 else:
-                    transitions.append((state_of[node], state_of[child], prob, token))
-        lines = ["FSG_BEGIN edge_slm", f"NUM_STATES {count}", f"START_STATE {state_of[dag.start]}",
+                    transitions.append((node, child, prob, token))
+        lines = ["FSG_BEGIN edge_slm", f"NUM_STATES {count}", f"START_STATE {dag.start}",
                  f"FINAL_STATE {final_state}"]
         for source, target, p, word in transitions:
             lines.append(f"TRANSITION {source} {target} {p:.6g}" + (f" {word}" if word else ""))

@@ -24,7 +24,7 @@ from edge_slm.bench.load import LoadWatch, note, progress
 from edge_slm.engine.nlu import Engine, InputError
 from edge_slm.errors import EdgeSlmError, ErrorCode
 from edge_slm.service.config import VoiceConfig
-from edge_slm.voice.audio import RATE, read_wav, resample
+from edge_slm.voice.audio import RATE, read_wav, recording_chunks, resample
 from edge_slm.voice.pipeline import VoicePipeline
 
 
@@ -97,9 +97,8 @@ def mix(speech: np.ndarray, noise: np.ndarray, snr_db: float, offset: int = 0) -
 
 
 def _heard(pipeline: VoicePipeline, audio: np.ndarray) -> tuple[str, float]:
-    chunks = [audio[i:i + 512] for i in range(0, audio.size, 512)] + [np.zeros(RATE, np.int16)]
     texts, decode = [], 0.0
-    for heard in pipeline.hear(iter(chunks)):
+    for heard in pipeline.hear(recording_chunks(audio)):
         texts.append(heard.transcript.text)
         decode += heard.transcript.decode_seconds
     return " ".join(t for t in texts if t), decode

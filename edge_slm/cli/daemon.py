@@ -10,7 +10,6 @@ import threading
 import time
 from typing import Any, Callable
 
-import numpy as np
 
 from edge_slm.service.config import Config, ConfigError, load_config
 
@@ -123,7 +122,7 @@ def cmd_listen(args: argparse.Namespace) -> int:
     from edge_slm.service import logs
     from edge_slm.service.messages import IntentMessage, ModelInfo, Source
     from edge_slm.voice.asr import AsrError
-    from edge_slm.voice.audio import AudioError, Microphone, read_wav
+    from edge_slm.voice.audio import AudioError, Microphone, read_wav, recording_chunks
     from edge_slm.voice.pipeline import VoicePipeline
 
     config = _load(args.config)
@@ -136,7 +135,7 @@ def cmd_listen(args: argparse.Namespace) -> int:
         pipeline = VoicePipeline(config.voice, engine.bundle.path, in_scope=lambda t: engine.parse(t).recognized)
         if args.wav:
             audio = read_wav(Path(args.wav))
-            chunks = iter([audio[i:i + 512] for i in range(0, audio.size, 512)] + [np.zeros(16000, np.int16)])
+            chunks = recording_chunks(audio)
         else:
             chunks = Microphone(config.voice.device or None, config.voice.samplerate).chunks()
         if args.seconds > 0:

@@ -84,55 +84,38 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+# --flag: (module of edge_slm.bench, its run and markdown functions, the BENCHMARKS.md marker, the run's
+# arguments besides the bundle). Without a flag: the runtime bench.
+_BENCHES: dict[str, tuple[str, str, str, str, Callable[[argparse.Namespace], dict[str, Any]]]] = {
+    "voice_data": ("voice_data", "run_voice_data_bench", "voice_data_markdown", "bench-voice-data", lambda a: {
+        "folder": a.voice_data, "snrs": a.snr if a.snr is not None else [24, 12], "noise_file": a.noise,
+        "recognizer": a.recognizer, "vosk_model": a.vosk_model, "limit": a.limit,
+        "noise_suppression": a.noise_suppression, "auto_gain_dbfs": a.auto_gain}),
+    "voice": ("voice", "run_voice_bench", "voice_markdown", "bench-voice", lambda a: {}),
+    "wyoming": ("wyoming", "run_wyoming_bench", "wyoming_markdown", "bench-wyoming", lambda a: {}),
+    "home": ("home", "run_home_bench", "home_markdown", "bench-home", lambda a: {}),
+    "mqtt": ("mqtt", "run_mqtt_bench", "mqtt_markdown", "bench-mqtt", lambda a: {"count": a.count}),
+    "": ("runtime", "run_bench", "markdown", "bench-runtime", lambda a: {"iterations": a.iterations}),
+}
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
-    from edge_slm.bench.runtime import markdown, run_bench, write_section
+    import importlib
 
-    if args.voice_data:
-        from edge_slm.bench.voice_data import run_voice_data_bench, voice_data_markdown
+    from edge_slm.bench.runtime import write_section
+    from edge_slm.errors import EdgeSlmError
 
-        from edge_slm.errors import EdgeSlmError
-
-        try:
-            result = run_voice_data_bench(args.bundle, args.voice_data, args.snr if args.snr is not None else [24, 12],
-                                          args.noise, args.recognizer, args.vosk_model, args.limit,
-                                          args.noise_suppression, args.auto_gain)
-        except EdgeSlmError as exc:
-            print(f"edge-slm bench: {exc}", file=sys.stderr)
-            return 2
-        text = voice_data_markdown(result)
-        marker = "bench-voice-data"
-    elif args.voice:
-        from edge_slm.bench.voice import run_voice_bench, voice_markdown
-
-        result = run_voice_bench(args.bundle)
-        text = voice_markdown(result)
-        marker = "bench-voice"
-    elif args.wyoming:
-        from edge_slm.bench.wyoming import run_wyoming_bench, wyoming_markdown
-
-        result = run_wyoming_bench(args.bundle)
-        text = wyoming_markdown(result)
-        marker = "bench-wyoming"
-    elif args.home:
-        from edge_slm.bench.home import home_markdown, run_home_bench
-
-        result = run_home_bench(args.bundle)
-        text = home_markdown(result)
-        marker = "bench-home"
-    elif args.mqtt:
-        from edge_slm.bench.mqtt import mqtt_markdown, run_mqtt_bench
-
-        result = run_mqtt_bench(args.bundle, count=args.count)
-        text = mqtt_markdown(result)
-        marker = "bench-mqtt"
-    else:
-        result = run_bench(args.bundle, iterations=args.iterations)
-        text = markdown(result)
-        marker = "bench-runtime"
-        if args.plot:
-            from edge_slm.bench.runtime import svg
-
-            Path(args.plot).write_text(svg(result), encoding="utf-8")
+    flag = next((f for f in _BENCHES if f and getattr(args, f)), "")
+    module_name, run_name, markdown_name, marker, arguments = _BENCHES[flag]
+    module = importlib.import_module(f"edge_slm.bench.{module_name}")
+    try:
+        result = getattr(module, run_name)(args.bundle, **arguments(args))
+    except EdgeSlmError as exc:
+        print(f"edge-slm bench: {exc}", file=sys.stderr)
+        return 2
+    text = getattr(module, markdown_name)(result)
+    if not flag and args.plot:
+        Path(args.plot).write_text(module.svg(result), encoding="utf-8")
     if args.write:
         write_section(Path(args.write), marker, text)
     print(_dump(result) if args.json else text)

@@ -35,6 +35,14 @@ def resample(samples: np.ndarray, rate: int, target: int = RATE) -> np.ndarray:
     return np.interp(positions, np.arange(samples.size), samples.astype(np.float32)).astype(np.int16)
 
 
+def recording_chunks(audio: np.ndarray, size: int = 512) -> Iterator[np.ndarray]:
+    """A recording as a microphone delivers it, then a second of silence so that the endpointer
+    closes its last utterance."""
+    for start in range(0, audio.size, size):
+        yield audio[start:start + size]
+    yield np.zeros(RATE, np.int16)
+
+
 def read_wav(path: Path) -> np.ndarray:
     """Mono 16-bit WAV at 16 kHz or more (higher rates are resampled)."""
     try:
