@@ -27,6 +27,7 @@ from hassil.expression import Sequence as HSequence
 from hassil.intents import IntentData, Intents, RangeSlotList, TextSlotList
 
 from edge_slm.engine.numbers import number_words
+from edge_slm.voice.grammar import COVERS
 
 MAX_SEQUENCES = 20000  # per template sentence, before merging
 MAX_RANGE_VALUES = 300
@@ -91,20 +92,26 @@ class FsgCompiler:
 
     def compile(self, names: list[str] | None = None) -> str:
         sequences: set[Tokens] = set()
+        whole: list[str] = []  # intents every template of which is in the grammar
         for intent_name, intent in sorted(self.intents.intents.items()):
             if names and intent_name not in names:
                 continue
+            complete = True
             for block in intent.data:
                 for sentence in block.sentences:
                     try:
                         found = self._expand(getattr(sentence, "expression", sentence), block)
                     except Unsupported as exc:
                         self.skipped.append(f"{intent_name}: {exc}")
+                        complete = False
                         continue
                     sequences.update(s for s in found if s)
+            if complete:
+                whole.append(intent_name)
         if not sequences:
             raise Unsupported("no template could be compiled")
-        return self._fsg(_Dag(sequences))
+        # A comment line (the recogniser skips it) that the runtime reads: voice/grammar.py.
+        return f"{COVERS} {' '.join(whole)}\n" + self._fsg(_Dag(sequences))
 
     # ---------------------------------------------------------------- expansion
     def _expand(self, expr: Expression, block: IntentData) -> list[Tokens]:

@@ -282,13 +282,54 @@ def test_a_microphone_that_only_offers_8_khz_is_a_clear_error(tmp_path: Path) ->
         result.stdout + result.stderr[-1000:]
 
 
-def test_choosing_between_the_grammar_and_the_free_model() -> None:
-    from edge_slm.voice.asr import choose
+def test_understanding_decides_among_the_recognisers_hypotheses() -> None:
+    from edge_slm.voice.asr import Hypotheses, decide
 
-    assert choose("make me a large tea", "make me a large tea") == "make me a large tea"
-    assert choose("make me a large tea", "make me large tea") == "make me a large tea"  # one word apart
-    assert choose("make me a large tea", "what is the weather like") == "what is the weather like"
-    assert choose("", "anything at all") == "anything at all"
+    covers = frozenset({"OrderTea"})
+    intents = {"make me a large tea": "OrderTea", "make me large tea": "OrderTea", "add milk to my list": "AddItem"}
+
+    def hyp(grammar: str, free: str, fit: float = 0.0, free_in_grammar: bool = False, nbest: str = "") -> Hypotheses:
+        return Hypotheses(grammar, free, free_in_grammar, fit, nbest, covers)
+
+    def intent_of(text: str) -> str | None:
+        return intents.get(text)
+
+    order = "make me a large tea"
+    assert decide(hyp(order, order), intent_of) == order
+    assert decide(hyp(order, "make me large tea", fit=-0.01), intent_of) == order  # one word apart
+    # Far apart, but the grammar's sentence fits the sound better: noise pulled the free model away.
+    assert decide(hyp(order, "bake knee lodge", fit=0.001), intent_of) == order
+    # Far apart, fits worse, and the free text means nothing here: speech outside the grammar.
+    assert decide(hyp(order, "what is the weather like", fit=-0.002), intent_of) == "what is the weather like"
+    assert decide(hyp(order, "what is the weather like", fit=-0.002)) == "what is the weather like"
+    # The free text is itself a grammar sentence and fits better: the grammar search pruned it.
+    assert decide(hyp("make me tea", order, fit=-0.001, free_in_grammar=True), intent_of) == order
+    # No grammar path: a grammar sentence further down the free model's N-best.
+    assert decide(hyp("", "make me a large tee", nbest=order), intent_of) == order
+    # No grammar path, none in the N-best, and the engine takes the free text for an intent the
+    # grammar holds whole: not forced through (the engine alone would accept it).
+    assert decide(hyp("", "make me large tea"), intent_of) is None
+    assert decide(hyp("", "make me large tea")) == "make me large tea"  # no understanding: kept
+    # Free text for an intent the grammar does not hold whole (a wildcard list): kept.
+    assert decide(hyp("", "add milk to my list"), intent_of) == "add milk to my list"
+
+
+def test_the_runtime_reads_the_speech_grammar_export_writes(tmp_path: Path) -> None:
+    pytest.importorskip("hassil")
+    from export.grammar import FsgCompiler
+    from export.templates import _load_intents
+
+    from edge_slm.voice.grammar import SpeechGrammar
+
+    path = tmp_path / "grammar.fsg"
+    path.write_text(FsgCompiler(_load_intents(ROOT / "tests/data/grammar"), {}).compile())
+    grammar = SpeechGrammar(path)
+    assert grammar.covers == {"OrderTea", "SetCups"}  # Note has a wildcard: not in the grammar whole
+    assert grammar.accepts("make me a cup of mint tea with a bit of sugar".split())
+    assert not grammar.accepts("make me a cup of mint tea with".split())  # stops short of a sentence
+    assert not grammar.accepts("make me a cup of mint tea with a bit of sugar sugar".split())
+    assert not grammar.accepts([])
+    assert {"mint", "sugar", "cups"} <= grammar.words
 
 
 @pytest.mark.skipif(not have_speech_tools(), reason="needs espeak-ng and sox")

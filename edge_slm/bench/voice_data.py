@@ -114,8 +114,7 @@ def run_voice_data_bench(bundle: str | None, folder: str, snrs: list[float], noi
     engine = Engine.load(bundle, threads=1)
     config = VoiceConfig(recognizer=recognizer, vosk_model=vosk_model, noise_suppression=noise_suppression,
                          auto_gain_dbfs=auto_gain_dbfs)
-    pipeline = VoicePipeline(config, engine.bundle.path,
-                             in_scope=lambda text: engine.parse(text).recognized)
+    pipeline = VoicePipeline(config, engine.bundle.path, intent_of=engine.intent_of)
     audio = [read_audio(r.path) for r in recordings]
     seconds = sum(a.size for a in audio) / RATE
     noise = read_audio(Path(noise_file)).astype(np.float64) if noise_file else kitchen_noise(max(60.0, seconds / 4))

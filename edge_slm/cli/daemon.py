@@ -132,7 +132,7 @@ def cmd_listen(args: argparse.Namespace) -> int:
                          trusted_keys=config.model.trusted_keys)
     model = ModelInfo(engine.manifest.name, engine.manifest.version)
     try:
-        pipeline = VoicePipeline(config.voice, engine.bundle.path, in_scope=lambda t: engine.parse(t).recognized)
+        pipeline = VoicePipeline(config.voice, engine.bundle.path, intent_of=engine.intent_of)
         if args.wav:
             audio = read_wav(Path(args.wav))
             chunks = recording_chunks(audio)

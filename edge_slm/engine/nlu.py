@@ -209,6 +209,14 @@ class Engine:
     def parse(self, text: str) -> Parse:
         return self.parse_batch([text])[0]
 
+    def intent_of(self, text: str) -> str | None:
+        """The intent this text is taken for; None when out of scope or no usable text."""
+        try:
+            parse = self.parse(text)
+        except InputError:
+            return None
+        return parse.intent if parse.recognized else None
+
     def parse_batch(self, texts: Iterable[str]) -> list[Parse]:
         """Parse many texts in one model call; raises InputError for the first bad one."""
         cleaned = [clean_text(t) for t in texts]

@@ -515,12 +515,9 @@ class Daemon:
                                     "recognized": [p.recognized for p, _, _ in judged], "latency_ms": round(latency, 2)})
 
     # ------------------------------------------- what voice may use (voice.service.Host)
-    def in_scope(self, text: str) -> bool:
-        """Voice: does the engine take this text for one of the bundle's intents (not out of scope)?"""
-        try:
-            return self.engine.parse(text).recognized
-        except InputError:
-            return False
+    def intent_of(self, text: str) -> str | None:
+        """Voice: the bundle intent the engine takes this text for (None: out of scope)."""
+        return self.engine.intent_of(text)
 
     @property
     def bundle_path(self) -> Path:

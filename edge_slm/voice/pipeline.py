@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from dataclasses import dataclass, replace
@@ -11,8 +12,10 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from edge_slm.service.config import VoiceConfig
-from edge_slm.voice.asr import Recognizer, Transcript, choose, make_recognizer
+from edge_slm.voice.asr import Recognizer, Transcript, decide, make_recognizer
 from edge_slm.voice.vad import Endpointer, Utterance, Vad
+
+log = logging.getLogger("edge_slm.voice")
 
 
 @dataclass(frozen=True)
@@ -57,11 +60,11 @@ class WakeGate:
 
 class VoicePipeline:
     def __init__(self, config: VoiceConfig, bundle_dir: Path, recognizer: Recognizer | None = None,
-                 in_scope: Callable[[str], bool] | None = None) -> None:
-        """``in_scope``: the engine's word on a text (recognised, not out of scope); with it,
-        understanding chooses between the grammar's and the n-gram model's transcripts."""
+                 intent_of: Callable[[str], str | None] | None = None) -> None:
+        """``intent_of``: the engine's word on a text (the intent, or None when out of scope); with
+        it, understanding chooses among the recogniser's hypotheses (``asr.decide``)."""
         self.config = config
-        self.in_scope = in_scope
+        self.intent_of = intent_of
         self.recognizer = recognizer or make_recognizer(config.recognizer, bundle_dir, config.vosk_model,
                                                            config.wake_phrase)
         self.vad = Vad()
@@ -79,8 +82,12 @@ class VoicePipeline:
         for utterance in self.endpointer().utterances(chunks):
             ended = time.perf_counter()
             transcript = self.recognizer.transcribe(utterance.audio)
-            if transcript.alternatives and self.in_scope is not None:
-                transcript = replace(transcript, text=choose(*transcript.alternatives, in_scope=self.in_scope))
+            if transcript.hypotheses is not None and self.intent_of is not None:
+                chosen = decide(transcript.hypotheses, self.intent_of)
+                if chosen is None:
+                    log.info("speech outside the bundle's grammar ignored",
+                             extra={"heard": transcript.hypotheses.free[:200]})
+                transcript = replace(transcript, text=chosen or "")
             text, woke = self.gate.admit(transcript.text)
             if woke and text is None:
                 yield Heard(Transcript("", transcript.confidence, transcript.audio_seconds,

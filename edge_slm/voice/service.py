@@ -31,7 +31,7 @@ class Host(Protocol):
 
     def submit_utterance(self, id: str, text: str, received: float, ctx: hermes.Context) -> bool: ...
 
-    def in_scope(self, text: str) -> bool: ...
+    def intent_of(self, text: str) -> str | None: ...
 
     def publish(self, topic: str, message: dict[str, Any]) -> None: ...
 
@@ -43,7 +43,7 @@ class VoiceService:
                  microphone: Microphone | None = None) -> None:
         self.config = config
         self.daemon = daemon
-        self.pipeline = pipeline or VoicePipeline(config.voice, daemon.bundle_path, in_scope=daemon.in_scope)
+        self.pipeline = pipeline or VoicePipeline(config.voice, daemon.bundle_path, intent_of=daemon.intent_of)
         self.microphone = microphone or Microphone(config.voice.device or None, config.voice.samplerate)
         self._stop: queue.Queue[bool] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="edge-slm-voice", daemon=True)
