@@ -27,7 +27,7 @@ from hassil.expression import Sequence as HSequence
 from hassil.intents import IntentData, Intents, RangeSlotList, TextSlotList
 
 from edge_slm.engine.numbers import number_words
-from edge_slm.voice.grammar import COVERS
+from edge_slm.engine.bundle import GRAMMAR_COVERS as COVERS
 
 MAX_SEQUENCES = 20000  # per template sentence, before merging
 MAX_RANGE_VALUES = 300

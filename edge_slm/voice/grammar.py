@@ -11,8 +11,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Sequence
 
-# The comment line export writes before FSG_BEGIN (pocketsphinx skips comment lines).
-COVERS = "# intents:"
+from edge_slm.engine.bundle import GRAMMAR_COVERS as COVERS
 
 
 class SpeechGrammar:
