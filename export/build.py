@@ -282,16 +282,16 @@ def write_grammar(folder: Path, recipe: Recipe) -> None:
         return
     from .templates import _load_intents
 
-    for source in sources[:1]:  # one grammar; several template folders would need merging
-        compiler = FsgCompiler(_load_intents(source.path), recipe.lists)
-        try:
-            fsg = compiler.compile(list(source.intents) or None)
-        except Unsupported as exc:
-            print(f"speech grammar: none ({exc})", flush=True)
-            return
-        (folder / "asr" / "grammar.fsg").write_text(fsg, encoding="utf-8")
-        print(f"speech grammar: {fsg.count('TRANSITION')} transitions; "
-              f"{len(compiler.skipped)} templates left to the n-gram model", flush=True)
+    source = sources[0]  # one grammar; several template folders would need merging
+    compiler = FsgCompiler(_load_intents(source.path), recipe.lists)
+    try:
+        fsg = compiler.compile(list(source.intents) or None)
+    except Unsupported as exc:
+        print(f"speech grammar: none ({exc})", flush=True)
+        return
+    (folder / "asr" / "grammar.fsg").write_text(fsg, encoding="utf-8")
+    print(f"speech grammar: {fsg.count('TRANSITION')} transitions; "
+          f"{len(compiler.skipped)} templates left to the n-gram model", flush=True)
 
 
 def write_asr_lists(folder: Path, data: Dataset) -> None:

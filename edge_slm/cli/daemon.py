@@ -10,7 +10,6 @@ import threading
 import time
 from typing import Any, Callable
 
-
 from edge_slm.service.config import Config, ConfigError, load_config
 
 DEMO_COMMANDS = [

@@ -36,9 +36,8 @@ def _try(home: Any, text: str, args: argparse.Namespace) -> str:
     import json
 
     from edge_slm.engine.nlu import Engine
-    from edge_slm.home.resolve import Resolver
-
     from edge_slm.home.mask import HomeParser
+    from edge_slm.home.resolve import Resolver
 
     engine = Engine.load(args.bundle, threads=1)
     resolver = Resolver(home)

@@ -26,10 +26,10 @@ MANIFEST = "manifest.json"
 REQUIRED_FILES = ("model.onnx", "tokenizer.json", "responses.json")
 # An archive is checked against these before a byte is extracted (a 5 MB .tar.gz can hold 500 MB of zeros).
 MAX_ARCHIVE_BYTES = 256 << 20
+MAX_ARCHIVE_MEMBERS = 256
 # asr/grammar.fsg: the comment line before FSG_BEGIN naming the intents the grammar holds whole
 # (export/grammar.py writes it, voice/grammar.py reads it; pocketsphinx skips comment lines).
 GRAMMAR_COVERS = "# intents:"
-MAX_ARCHIVE_MEMBERS = 256
 
 
 class BundleError(EdgeSlmError):

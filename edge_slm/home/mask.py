@@ -29,8 +29,8 @@ PLACEHOLDERS = {"light": "desk lamp", "switch": "kettle", "fan": "desk fan", "co
                 "media_player": "tv", "lock": "front door lock", "climate": "thermostat",
                 "vacuum": "robot vacuum"}
 DEFAULT_PLACEHOLDER = "kettle"
-TYPO_CUTOFF = 80.0
-SURE = 0.95  # a plain parse this sure that found every name is kept without asking again  # "lanturn" for "lantern", "expresso" for "espresso"
+TYPO_CUTOFF = 80.0  # "lanturn" for "lantern", "expresso" for "espresso"
+SURE = 0.95  # a plain parse this sure that found every name is kept without asking again
 _TOKEN = re.compile(r"[\w']+")
 
 

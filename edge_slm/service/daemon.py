@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
@@ -62,9 +62,6 @@ from edge_slm.service.mqtt import (
 )
 from edge_slm.service.recent import RecentIds
 from edge_slm.service.wire import UntrustedJsonError, encode, loads_untrusted, safe_str
-
-if TYPE_CHECKING:
-    from edge_slm.home.mask import HomeParser
 
 log = logging.getLogger("edge_slm.service.daemon")
 DISCOVERY_MIN_INTERVAL_S = 10.0
@@ -432,15 +429,6 @@ class Daemon:
         by_id = ":id:" in request.key
         return (by_id or request.redelivered) and request.key in self.recent
 
-    def _parser(self) -> "Engine | HomeParser":
-        """With a home, its device names are parsed in words the model knows (edge_slm.home.mask)."""
-        resolver = self.home.resolver
-        if resolver is None:
-            return self.engine
-        from edge_slm.home.mask import HomeParser  # rapidfuzz: only with a home
-
-        return HomeParser(self.engine, resolver.masker)
-
     def _handle(self, request: Request) -> None:
         if self._is_duplicate(request):
             log.info("duplicate command not executed", extra={"id": request.id, "source": request.source})
@@ -448,7 +436,7 @@ class Daemon:
                         request.id or None, request.response_topic, request.correlation, delivery=request.delivery)
             return
         try:
-            parses = parse_all(self._parser(), request.text)
+            parses = parse_all(self.home.parser(self.engine), request.text)
         except InputError as exc:
             self._error(exc.code, exc.message, request.id or None, request.response_topic, request.correlation,
                         delivery=request.delivery)

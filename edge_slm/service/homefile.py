@@ -13,6 +13,8 @@ from edge_slm.home.model import HomeError, load_home
 from edge_slm.service.config import ConfigError
 
 if TYPE_CHECKING:
+    from edge_slm.engine.nlu import Engine
+    from edge_slm.home.mask import HomeParser
     from edge_slm.home.resolve import Resolver
 
 log = logging.getLogger("edge_slm.service.home")
@@ -31,6 +33,15 @@ class HomeFile:
                 self._load()
             except HomeError as exc:
                 raise ConfigError(f"home description: {exc}") from exc
+
+    def parser(self, engine: "Engine") -> "Engine | HomeParser":
+        """What parses commands: with a home, the engine with the home's device names said in words
+        it knows (edge_slm.home.mask); without one, the engine itself."""
+        if self.resolver is None:
+            return engine
+        from edge_slm.home.mask import HomeParser  # rapidfuzz: only with a home
+
+        return HomeParser(engine, self.resolver.masker)
 
     def request_reload(self) -> None:
         """From a signal handler: only sets a flag; the timer thread does the work."""

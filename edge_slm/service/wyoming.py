@@ -62,14 +62,9 @@ class Understanding:
             raise InputError("text_too_long", f"text is {len(text)} characters")
         with self.lock:
             self.home.poll()
-            resolver = self.home.resolver
-            parser: Any = self.engine
-            if resolver is not None:
-                from edge_slm.home.mask import HomeParser  # rapidfuzz: only with a home
-
-                parser = HomeParser(self.engine, resolver.masker)
-            return [decide(p, self.engine.responder, resolver, self.config.site.area or None,
-                           self.config.model.action_threshold) for p in parse_all(parser, text)]
+            parses = parse_all(self.home.parser(self.engine), text)
+            return [decide(p, self.engine.responder, self.home.resolver, self.config.site.area or None,
+                           self.config.model.action_threshold) for p in parses]
 
 
 # Home Assistant checks device_class against its own enums ("blinds" is "invalid slot info").

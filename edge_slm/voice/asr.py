@@ -113,7 +113,7 @@ GRAMMAR_DISTANCE = 0.5
 # How deep in the free model's N-best a grammar sentence is looked for when the grammar search
 # finds no path (a word the speaker dropped or the noise hid).
 NBEST = 20
-MIN_LOG = math.log(5e-324)
+MIN_LOG = math.log(5e-324)  # a segment score that underflowed to 0: the smallest double's log
 
 
 def word_distance(a: list[str], b: list[str]) -> int:
