@@ -288,8 +288,9 @@ def test_understanding_decides_among_the_recognisers_hypotheses() -> None:
     covers = frozenset({"OrderTea"})
     intents = {"make me a large tea": "OrderTea", "make me large tea": "OrderTea", "add milk to my list": "AddItem"}
 
-    def hyp(grammar: str, free: str, fit: float = 0.0, free_in_grammar: bool = False, nbest: str = "") -> Hypotheses:
-        return Hypotheses(grammar, free, free_in_grammar, fit, nbest, covers)
+    def hyp(grammar: str, free: str, fit: float = 0.0, free_in_grammar: bool = False, nbest: str = "",
+            near: str = "") -> Hypotheses:
+        return Hypotheses(grammar, free, free_in_grammar, fit, nbest, near, covers)
 
     def intent_of(text: str) -> str | None:
         return intents.get(text)
@@ -310,6 +311,8 @@ def test_understanding_decides_among_the_recognisers_hypotheses() -> None:
     # grammar holds whole: not forced through (the engine alone would accept it).
     assert decide(hyp("", "make me large tea"), intent_of) is None
     assert decide(hyp("", "make me large tea")) == "make me large tea"  # no understanding: kept
+    # ... unless the free text is a grammar sentence with a word the noise hid.
+    assert decide(hyp("", "make me large tea", near="make me a large tea"), intent_of) == order
     # Free text for an intent the grammar does not hold whole (a wildcard list): kept.
     assert decide(hyp("", "add milk to my list"), intent_of) == "add milk to my list"
 
@@ -330,6 +333,37 @@ def test_the_runtime_reads_the_speech_grammar_export_writes(tmp_path: Path) -> N
     assert not grammar.accepts("make me a cup of mint tea with a bit of sugar sugar".split())
     assert not grammar.accepts([])
     assert {"mint", "sugar", "cups"} <= grammar.words
+    # A word the noise hid, at the end or inside: the sentence; a word too many is never dropped.
+    said = "make me a cup of mint tea with a bit of sugar"
+    assert grammar.completion("make me a cup of mint tea with a bit of".split()) == said.split()
+    assert grammar.completion("make me a cup of mint tea with bit of sugar".split()) == said.split()
+    assert grammar.completion(said.split()) == said.split()
+    assert grammar.completion("make me a cup of mint tea with a bit".split()) == []  # two words hidden
+    assert grammar.completion("make me a cup of mint tea with a bit".split(), most=2) == said.split()
+    assert grammar.completion("make me a cup of hot mint tea".split()) == []
+    assert grammar.completion("what is the weather like".split()) == []
+
+
+def test_the_grammar_weights_are_scaled_for_the_recogniser_and_nothing_else_changes() -> None:
+    from edge_slm.voice.grammar import reweighted
+
+    fsg = ("# intents: OrderTea\nFSG_BEGIN g\nNUM_STATES 3\nSTART_STATE 0\nFINAL_STATE 2\n"
+           "TRANSITION 0 1 0.25 make\nTRANSITION 0 1 0.75 brew\nTRANSITION 1 2 1\nFSG_END")
+    lines = reweighted(fsg, 0.5).splitlines()
+    assert lines[:5] == fsg.splitlines()[:5]
+    assert lines[5:] == ["TRANSITION 0 1 0.5 make", "TRANSITION 0 1 0.866025 brew", "TRANSITION 1 2 1", "FSG_END"]
+
+
+@pytest.mark.parametrize("line", ["TRANSITION 0 1 lots make", "TRANSITION 0 1 -0.5 make", "TRANSITION zero 1 0.5 make"])
+def test_a_malformed_speech_grammar_is_a_clear_error(tmp_path: Path, line: str) -> None:
+    from edge_slm.voice.asr import AsrError, PocketSphinx
+
+    asr = tmp_path / "asr"
+    asr.mkdir()
+    (asr / "sentences.txt").write_text("make tea\n")
+    (asr / "grammar.fsg").write_text(f"FSG_BEGIN g\nNUM_STATES 2\nSTART_STATE 0\nFINAL_STATE 1\n{line}\nFSG_END\n")
+    with pytest.raises(AsrError, match="grammar.fsg: not a speech grammar"):
+        PocketSphinx(tmp_path)
 
 
 @pytest.mark.skipif(not have_speech_tools(), reason="needs espeak-ng and sox")

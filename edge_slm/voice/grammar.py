@@ -1,5 +1,6 @@
 """A bundle's speech grammar (``asr/grammar.fsg``, compiled by export/grammar.py) as the runtime
-reads it: its words, the intents it holds whole, and whether a word sequence is one of its sentences.
+reads it: its words, the intents it holds whole, whether a word sequence is one of its sentences
+and which sentence it is with a word the noise hid.
 
 The recogniser decodes with the grammar itself; this is what understanding needs beside it, to
 tell a grammar sentence from free text that merely resembles one.
@@ -48,6 +49,35 @@ class SpeechGrammar:
                     todo.append(target)
         return seen
 
+    def completion(self, words: Sequence[str], most: int = 1) -> list[str]:
+        """The grammar sentence that holds ``words`` in order with the fewest other grammar words
+        between or after them (words the noise hid), at most ``most`` of them; [] if none does."""
+        cost: dict[int, int] = {self.start: 0}
+        path: dict[int, tuple[str, ...]] = {self.start: ()}
+        self._skip(cost, path, most)
+        for word in words:
+            heard: dict[int, int] = {}
+            heard_path: dict[int, tuple[str, ...]] = {}
+            for state, c in cost.items():
+                for w, target in self._arcs.get(state, ()):
+                    if w == word and c < heard.get(target, most + 1):
+                        heard[target], heard_path[target] = c, path[state] + (w,)
+            cost, path = heard, heard_path
+            self._skip(cost, path, most)
+        return list(path[self.final]) if self.final in cost else []
+
+    def _skip(self, cost: dict[int, int], path: dict[int, tuple[str, ...]], most: int) -> None:
+        """Spread along null arcs (free) and along grammar words not heard (one each, ``most`` in all)."""
+        todo = list(cost)
+        while todo:
+            state = todo.pop()
+            steps = [(t, (), cost[state]) for t in self._null.get(state, ())]
+            steps += [(t, (w,), cost[state] + 1) for w, t in self._arcs.get(state, ())]
+            for target, said, c in steps:
+                if c <= most and c < cost.get(target, most + 1):
+                    cost[target], path[target] = c, path[state] + said
+                    todo.append(target)
+
     def accepts(self, words: Sequence[str]) -> bool:
         states = self._closure({self.start})
         for word in words:
@@ -55,3 +85,18 @@ class SpeechGrammar:
             if not states:
                 return False
         return self.final in states
+
+
+def reweighted(fsg: str, power: float) -> str:
+    """The grammar file with every transition's probability raised to ``power``."""
+    lines = []
+    for line in fsg.splitlines():
+        parts = line.split()
+        if parts and parts[0] == "TRANSITION" and len(parts) > 3:
+            probability = float(parts[3])
+            if not 0.0 <= probability <= 1.0:
+                raise ValueError(f"transition probability {parts[3]!r} is not between 0 and 1")
+            parts[3] = f"{probability ** power:.6g}"
+            line = " ".join(parts)
+        lines.append(line)
+    return "\n".join(lines) + "\n"
