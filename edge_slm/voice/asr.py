@@ -190,8 +190,9 @@ class PocketSphinx:
         self.grammar: SpeechGrammar | None = None
         if grammar_file.exists() and not wake_phrase:
             try:
-                self.grammar = SpeechGrammar(grammar_file)
-                weighted = reweighted(grammar_file.read_text(encoding="utf-8"), GRAMMAR_WEIGHT / LANGUAGE_WEIGHT)
+                fsg = grammar_file.read_text(encoding="utf-8")
+                self.grammar = SpeechGrammar(fsg)
+                weighted = reweighted(fsg, GRAMMAR_WEIGHT / LANGUAGE_WEIGHT)
             except (ValueError, IndexError) as exc:
                 raise AsrError(f"{grammar_file}: not a speech grammar ({exc})") from None
             grammar_words = self.grammar.words

@@ -9,19 +9,19 @@ tell a grammar sentence from free text that merely resembles one.
 from __future__ import annotations
 
 from collections import defaultdict
-from pathlib import Path
 from typing import Sequence
 
 from edge_slm.engine.bundle import GRAMMAR_COVERS as COVERS
 
 
 class SpeechGrammar:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, fsg: str) -> None:
+        """``fsg``: the grammar file's text."""
         self._arcs: dict[int, list[tuple[str, int]]] = defaultdict(list)
         self._null: dict[int, list[int]] = defaultdict(list)
         covers: list[str] = []
         self.start = self.final = -1
-        for line in path.read_text(encoding="utf-8").splitlines():
+        for line in fsg.splitlines():
             parts = line.split()
             if line.startswith(COVERS):
                 covers = line[len(COVERS):].split()
@@ -40,18 +40,18 @@ class SpeechGrammar:
         # them, but that is no grammar sentence, is speech the grammar could not explain.
         self.covers = frozenset(covers)
 
-    def _closure(self, states: set[int]) -> set[int]:
-        todo, seen = list(states), set(states)
-        while todo:
-            for target in self._null.get(todo.pop(), ()):
-                if target not in seen:
-                    seen.add(target)
-                    todo.append(target)
-        return seen
-
     def completion(self, words: Sequence[str], most: int = 1) -> list[str]:
         """The grammar sentence that holds ``words`` in order with the fewest other grammar words
         between or after them (words the noise hid), at most ``most`` of them; [] if none does."""
+        paths = self._reach(words, most)
+        return list(paths[self.final]) if self.final in paths else []
+
+    def accepts(self, words: Sequence[str]) -> bool:
+        return bool(words) and self.final in self._reach(words, 0)
+
+    def _reach(self, words: Sequence[str], most: int) -> dict[int, tuple[str, ...]]:
+        """The states ``words`` lead to with at most ``most`` grammar words unheard, each with the
+        cheapest path of grammar words that got there."""
         cost: dict[int, int] = {self.start: 0}
         path: dict[int, tuple[str, ...]] = {self.start: ()}
         self._skip(cost, path, most)
@@ -64,7 +64,7 @@ class SpeechGrammar:
                         heard[target], heard_path[target] = c, path[state] + (w,)
             cost, path = heard, heard_path
             self._skip(cost, path, most)
-        return list(path[self.final]) if self.final in cost else []
+        return path
 
     def _skip(self, cost: dict[int, int], path: dict[int, tuple[str, ...]], most: int) -> None:
         """Spread along null arcs (free) and along grammar words not heard (one each, ``most`` in all)."""
@@ -77,14 +77,6 @@ class SpeechGrammar:
                 if c <= most and c < cost.get(target, most + 1):
                     cost[target], path[target] = c, path[state] + said
                     todo.append(target)
-
-    def accepts(self, words: Sequence[str]) -> bool:
-        states = self._closure({self.start})
-        for word in words:
-            states = self._closure({t for s in states for w, t in self._arcs.get(s, ()) if w == word})
-            if not states:
-                return False
-        return self.final in states
 
 
 def reweighted(fsg: str, power: float) -> str:
