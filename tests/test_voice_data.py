@@ -66,6 +66,8 @@ def test_spoken_commands_scored_clean_and_in_noise(tmp_path: Path) -> None:
     assert (clean["condition"], noisy["condition"]) == ("clean", "noise at 6 dB SNR")
     assert clean["total"] == 3 and clean["accepted"] == 3, clean["misses"]
     assert 0 < clean["rtf"] < 1
+    # RTF is over the speech decoded, never the recordings' silence around it.
+    assert 0 < clean["speech_seconds"] < result["audio_seconds"]
 
 
 def test_noise_suppression_keeps_the_stream_and_lowers_steady_noise() -> None:
