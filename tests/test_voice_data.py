@@ -68,6 +68,7 @@ def test_spoken_commands_scored_clean_and_in_noise(tmp_path: Path) -> None:
     assert 0 < clean["rtf"] < 1
     # RTF is over the speech decoded, never the recordings' silence around it.
     assert 0 < clean["speech_seconds"] < result["audio_seconds"]
+    assert 0 < clean["decode_ms"]["p50"] <= clean["decode_ms"]["max"]
 
 
 def test_noise_suppression_keeps_the_stream_and_lowers_steady_noise() -> None:

@@ -96,13 +96,13 @@ def mix(speech: np.ndarray, noise: np.ndarray, snr_db: float, offset: int = 0) -
     return np.clip(clean + part * scale, -32768, 32767).astype(np.int16)
 
 
-def _heard(pipeline: VoicePipeline, audio: np.ndarray) -> tuple[str, float, float]:
-    """(the text understood, seconds of speech the recogniser decoded, seconds it took)."""
-    texts, speech, decode = [], 0.0, 0.0
+def _heard(pipeline: VoicePipeline, audio: np.ndarray) -> tuple[str, float, list[float]]:
+    """(the text understood, seconds of speech the recogniser decoded, seconds each utterance took)."""
+    texts, speech, decode = [], 0.0, []
     for heard in pipeline.hear(recording_chunks(audio)):
         texts.append(heard.transcript.text)
         speech += heard.transcript.audio_seconds
-        decode += heard.transcript.decode_seconds
+        decode.append(heard.transcript.decode_seconds)
     return " ".join(t for t in texts if t), speech, decode
 
 
@@ -126,7 +126,8 @@ def run_voice_data_bench(bundle: str | None, folder: str, snrs: list[float], noi
         label = "clean" if snr is None else f"noise at {snr:g} dB SNR"
         progress(f"{label}: {len(recordings)} recordings through VAD, {pipeline.recognizer.name} and the engine")
         accepted = heard_nothing = 0
-        speech = decode = 0.0
+        speech = 0.0
+        decode: list[float] = []
         misses: list[dict[str, Any]] = []
         rng = np.random.default_rng(11)
         for recording, samples in zip(recordings, audio):
@@ -152,7 +153,12 @@ def run_voice_data_bench(bundle: str | None, folder: str, snrs: list[float], noi
         # silence around each recording is never decoded, and counting it would flatter the figure.
         rows.append({"condition": label, "snr_db": snr, "accepted": accepted, "total": len(recordings),
                      "heard_nothing": heard_nothing, "speech_seconds": round(speech, 1),
-                     "rtf": round(decode / speech, 4) if speech else 0.0, "misses": misses})
+                     "rtf": round(sum(decode) / speech, 4) if speech else 0.0,
+                     # Recognition runs once the utterance has ended: this is its share of end-of-speech
+                     # latency on these recordings' utterances (bench --voice measures the whole path).
+                     "decode_ms": {"p50": round(1000 * float(np.percentile(decode, 50)), 1),
+                                   "max": round(1000 * max(decode), 1)} if decode else None,
+                     "misses": misses})
     return {"folder": str(folder), "bundle": engine.manifest.name, "recognizer": pipeline.recognizer.name,
             "noise_suppression": noise_suppression, "auto_gain_dbfs": auto_gain_dbfs,
             "noise": noise_file or "generated kitchen-like noise", "rows": rows, "audio_seconds": round(seconds, 1),
@@ -161,11 +167,12 @@ def run_voice_data_bench(bundle: str | None, folder: str, snrs: list[float], noi
 
 def voice_data_markdown(result: dict[str, Any]) -> str:
     lines = [f"| condition ({result['recognizer']}, bundle {result['bundle']}) | accepted (intent and every slot) "
-             "| heard nothing | recognition RTF |", "|---|---|---|---|"]
+             "| heard nothing | recognition RTF | decoding, ms p50 / max |", "|---|---|---|---|---|"]
     for row in result["rows"]:
         share = 100 * row["accepted"] / row["total"]
+        decode = row.get("decode_ms") or {"p50": "-", "max": "-"}
         lines.append(f"| {row['condition']} | {row['accepted']}/{row['total']} ({share:.1f}%) | "
-                     f"{row['heard_nothing']} | {row['rtf']} |")
+                     f"{row['heard_nothing']} | {row['rtf']} | {decode['p50']} / {decode['max']} |")
     return ("\n".join(lines) + f"\n\n- {result['audio_seconds']} s of recordings per condition (RTF: decoding "
             "time over the speech the VAD passed to the recogniser); noise: "
             f"{result['noise']}; noise suppression {result.get('noise_suppression', 0)}, automatic gain "
