@@ -119,6 +119,59 @@ def test_endpointer_keeps_the_speech_and_only_a_short_tail_of_the_closing_silenc
     assert utterances[0].ended_at >= 0.5 + clip.size / 16000
 
 
+def test_recognition_starts_in_the_closing_silence_and_is_kept_only_when_the_silence_lasts(tmp_path: Path) -> None:
+    """Early: once the quiet has lasted the tail, the utterance as it stands is recognised while the
+    hang-over is waited for. A pause longer than the tail and shorter than the hang-over throws that
+    recognition away; the final utterance is then recognised again, whole."""
+    from edge_slm.service.config import VoiceConfig
+    from edge_slm.voice.pipeline import VoicePipeline
+    from edge_slm.voice.vad import Endpointer, Vad
+
+    def pcm(name: str, text: str) -> np.ndarray:
+        return np.frombuffer(raw_samples(speak(text, tmp_path / name)), dtype=np.int16)
+
+    def quiet(seconds: float) -> np.ndarray:
+        return np.frombuffer(silence(seconds), dtype=np.int16)
+
+    def chunks(stream: np.ndarray):
+        return (stream[i:i + 1000] for i in range(0, stream.size, 1000))
+
+    lights = pcm("a.wav", "turn on the kitchen lights")
+    # A pause of about 0.35 s: longer than the tail (192 ms), shorter than the hang-over (600 ms).
+    # espeak-ng ends its clips with about 0.4 s of silence; the second clip starts at once.
+    voiced = np.nonzero(np.abs(lights.astype(np.int32)) > 300)[0]
+    pause = np.concatenate([lights[:voiced[-1] + 800], quiet(0.3)])
+    paused = np.concatenate([quiet(0.5), pause, pcm("b.wav", "and the porch light"), quiet(1.5)])
+    plain = np.concatenate([quiet(0.5), lights, quiet(1.5)])
+
+    got = list(Endpointer(Vad(), early=True).utterances(chunks(plain)))
+    assert [u.final for u in got] == [False, True]
+    assert np.array_equal(got[0].audio, got[1].audio)  # what was recognised early is what closes
+    assert [u.final for u in Endpointer(Vad()).utterances(chunks(plain))] == [True]
+    got = list(Endpointer(Vad(), early=True).utterances(chunks(paused)))
+    assert [u.final for u in got] == [False, False, True]
+    assert got[0].audio.size < got[1].audio.size == got[2].audio.size
+
+    pipeline = VoicePipeline(VoiceConfig(), ROOT / "edge_slm" / "bundles" / "default")
+    decoded: list[int] = []
+    transcribe = pipeline.recognizer.transcribe
+
+    def counting(audio: np.ndarray):
+        decoded.append(audio.size)
+        return transcribe(audio)
+
+    pipeline.recognizer.transcribe = counting  # type: ignore[method-assign]
+    heard = list(pipeline.hear(chunks(plain)))
+    assert len(decoded) == 1 and len(heard) == 1  # recognised once, while the silence was waited for
+    assert "kitchen" in heard[0].transcript.text
+    assert (pipeline.early_decodes, pipeline.early_unused) == (1, 0)
+    decoded.clear()
+    heard = list(pipeline.hear(chunks(paused)))
+    assert len(heard) == 1 and "porch" in heard[0].transcript.text
+    assert len(decoded) == 2 and decoded[1] == heard[0].utterance.audio.size  # the pause's was thrown away
+    assert (pipeline.early_decodes, pipeline.early_unused) == (3, 1)
+
+
 @pytest.mark.slow
 def test_minutes_of_silence_and_noise_publish_nothing_with_flat_memory() -> None:
     from edge_slm.service.config import VoiceConfig

@@ -128,6 +128,7 @@ def run_voice_data_bench(bundle: str | None, folder: str, snrs: list[float], noi
         accepted = heard_nothing = 0
         speech = 0.0
         decode: list[float] = []
+        unused_before = pipeline.early_unused
         misses: list[dict[str, Any]] = []
         rng = np.random.default_rng(11)
         for recording, samples in zip(recordings, audio):
@@ -158,7 +159,8 @@ def run_voice_data_bench(bundle: str | None, folder: str, snrs: list[float], noi
                      # latency on these recordings' utterances (bench --voice measures the whole path).
                      "decode_ms": {"p50": round(1000 * float(np.percentile(decode, 50)), 1),
                                    "max": round(1000 * max(decode), 1)} if decode else None,
-                     "misses": misses})
+                     # Recognitions started in a pause that was not the end: extra work, no extra wait.
+                     "early_unused": pipeline.early_unused - unused_before, "misses": misses})
     return {"folder": str(folder), "bundle": engine.manifest.name, "recognizer": pipeline.recognizer.name,
             "noise_suppression": noise_suppression, "auto_gain_dbfs": auto_gain_dbfs,
             "noise": noise_file or "generated kitchen-like noise", "rows": rows, "audio_seconds": round(seconds, 1),

@@ -69,19 +69,33 @@ class VoicePipeline:
                                                            config.wake_phrase)
         self.vad = Vad()
         self.gate = WakeGate(config.wake_phrase)
+        # Recognitions run while the closing silence was waited for, and those of them thrown away
+        # because speech resumed (a pause, not an end): the price of the early start, for benches.
+        self.early_decodes = self.early_unused = 0
 
     def endpointer(self) -> Endpointer:
         return Endpointer(self.vad, threshold=self.config.vad_threshold, silence_ms=self.config.silence_ms,
-                          max_seconds=self.config.max_utterance_s)
+                          max_seconds=self.config.max_utterance_s, early=True)
 
     def hear(self, chunks: Iterable[np.ndarray]) -> Iterator[Heard]:
         if self.config.noise_suppression or self.config.auto_gain_dbfs:
             from edge_slm.voice.clean import Cleaner
 
             chunks = Cleaner(self.config.noise_suppression, self.config.auto_gain_dbfs).stream(chunks)
+        early: tuple[int, Transcript] | None = None
         for utterance in self.endpointer().utterances(chunks):
+            if not utterance.final:
+                self.early_unused += early is not None
+                self.early_decodes += 1
+                early = utterance.audio.size, self.recognizer.transcribe(utterance.audio)
+                continue
             ended = time.perf_counter()
-            transcript = self.recognizer.transcribe(utterance.audio)
+            if early is not None and early[0] == utterance.audio.size:
+                transcript = early[1]  # the same audio: the quiet lasted
+            else:
+                self.early_unused += early is not None
+                transcript = self.recognizer.transcribe(utterance.audio)
+            early = None
             if transcript.hypotheses is not None and self.intent_of is not None:
                 chosen = decide(transcript.hypotheses, self.intent_of)
                 if chosen is None:

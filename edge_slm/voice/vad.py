@@ -29,6 +29,9 @@ class Vad:
 class Utterance:
     audio: np.ndarray
     ended_at: float  # seconds of stream time when the end of speech was seen
+    # False: the quiet has lasted the tail but not yet the hang-over (``Endpointer.early``). If it
+    # lasts, the final utterance holds exactly this audio; if speech resumes, none does.
+    final: bool = True
 
     @property
     def seconds(self) -> float:
@@ -48,6 +51,9 @@ class Endpointer:
     # last word to end, without decoding the whole hang-over (decode time is end-of-speech latency).
     tail_ms: int = 192
     max_seconds: float = 8.0
+    # Also yield the utterance as it stands once the quiet has lasted the tail: recognition can run
+    # while the rest of the hang-over is waited for, instead of after it.
+    early: bool = False
     _buffer: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int16))
 
     def utterances(self, chunks: Iterable[np.ndarray]) -> Iterator[Utterance]:
@@ -56,6 +62,7 @@ class Endpointer:
         voiced_run = quiet_run = 0
         in_speech = False
         processed = 0
+        tail = self.tail_ms // CHUNK_MS
         for chunk in self._rechunk(chunks):
             processed += CHUNK
             voiced = self.vad.probability(chunk) >= self.threshold
@@ -71,12 +78,14 @@ class Endpointer:
             quiet_run = 0 if voiced else quiet_run + 1
             too_long = len(speech) * CHUNK_MS >= self.max_seconds * 1000
             if quiet_run * CHUNK_MS >= self.silence_ms or too_long:
-                surplus = max(0, quiet_run - self.tail_ms // CHUNK_MS)
-                yield Utterance(np.concatenate(speech[:len(speech) - surplus]), processed / 16000)
+                yield Utterance(np.concatenate(speech[:len(speech) - max(0, quiet_run - tail)]), processed / 16000)
                 speech, in_speech, voiced_run = [], False, 0
                 self.vad.reset()
+            elif self.early and tail and quiet_run == tail:
+                yield Utterance(np.concatenate(speech), processed / 16000, final=False)
         if in_speech and speech:
-            yield Utterance(np.concatenate(speech), processed / 16000)
+            # The stream ended inside the hang-over: the same short tail as a close.
+            yield Utterance(np.concatenate(speech[:len(speech) - max(0, quiet_run - tail)]), processed / 16000)
 
     def _rechunk(self, chunks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
         for chunk in chunks:
