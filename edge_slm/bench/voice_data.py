@@ -155,8 +155,8 @@ def run_voice_data_bench(bundle: str | None, folder: str, snrs: list[float], noi
         rows.append({"condition": label, "snr_db": snr, "accepted": accepted, "total": len(recordings),
                      "heard_nothing": heard_nothing, "speech_seconds": round(speech, 1),
                      "rtf": round(sum(decode) / speech, 4) if speech else 0.0,
-                     # Recognition runs once the utterance has ended: this is its share of end-of-speech
-                     # latency on these recordings' utterances (bench --voice measures the whole path).
+                     # Recognition starts 192 ms into the closing silence: from the last word the wait is
+                     # max(silence_ms, 192 ms + this), so long commands can outlast the hang-over.
                      "decode_ms": {"p50": round(1000 * float(np.percentile(decode, 50)), 1),
                                    "max": round(1000 * max(decode), 1)} if decode else None,
                      # Recognitions started in a pause that was not the end: extra work, no extra wait.
