@@ -48,7 +48,7 @@ class Endpointer:
     start_ms: int = 96
     pre_roll_ms: int = 480
     # Of the silence that closes an utterance, what the recogniser still gets: enough for the
-    # last word to end, without decoding the whole hang-over (decode time is end-of-speech latency).
+    # last word to end, without decoding the whole hang-over.
     tail_ms: int = 192
     max_seconds: float = 8.0
     # Also yield the utterance as it stands once the quiet has lasted the tail: recognition can run
@@ -63,6 +63,11 @@ class Endpointer:
         in_speech = False
         processed = 0
         tail = self.tail_ms // CHUNK_MS
+
+        def closed() -> np.ndarray:
+            """The speech with only ``tail`` chunks of the quiet that closes it."""
+            return np.concatenate(speech[:len(speech) - max(0, quiet_run - tail)])
+
         for chunk in self._rechunk(chunks):
             processed += CHUNK
             voiced = self.vad.probability(chunk) >= self.threshold
@@ -78,14 +83,14 @@ class Endpointer:
             quiet_run = 0 if voiced else quiet_run + 1
             too_long = len(speech) * CHUNK_MS >= self.max_seconds * 1000
             if quiet_run * CHUNK_MS >= self.silence_ms or too_long:
-                yield Utterance(np.concatenate(speech[:len(speech) - max(0, quiet_run - tail)]), processed / 16000)
+                yield Utterance(closed(), processed / 16000)
                 speech, in_speech, voiced_run = [], False, 0
                 self.vad.reset()
             elif self.early and tail and quiet_run == tail:
                 yield Utterance(np.concatenate(speech), processed / 16000, final=False)
         if in_speech and speech:
             # The stream ended inside the hang-over: the same short tail as a close.
-            yield Utterance(np.concatenate(speech[:len(speech) - max(0, quiet_run - tail)]), processed / 16000)
+            yield Utterance(closed(), processed / 16000)
 
     def _rechunk(self, chunks: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
         for chunk in chunks:
