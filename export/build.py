@@ -216,6 +216,7 @@ def build(recipe: Recipe, out: Path, threads: int = 2, cache: Path | None = None
             "language": recipe.language, "description": recipe.description,
             "intents": data.intents, "slots": data.slots, "out_of_scope": oos,
             "intent_slots": intent_slots, "numeric_slots": data.numeric_slots,
+            "actions": [a for a in recipe.actions if a in data.intents],
             "max_length": recipe.max_length, "inputs": INPUTS,
             "quantization": quant_info,
             "runtime": {"min_version": "0.1.0", "built_with": __version__},
@@ -295,8 +296,9 @@ def write_grammar(folder: Path, recipe: Recipe) -> None:
 
 
 def write_asr_lists(folder: Path, data: Dataset) -> None:
-    """Domain sentences and words that speech recognisers bias their decoding to, and the
-    out-of-scope sentences that give speech outside the domain words of its own."""
+    """Domain sentences that speech recognisers bias their decoding to (their language model is
+    built from them), and the out-of-scope sentences that give speech outside the domain words of
+    its own."""
     asr = folder / "asr"
     asr.mkdir()
     other = sorted({" ".join(e.text.lower().split()) for e in data.train if e.intent == "oos"})
@@ -304,7 +306,4 @@ def write_asr_lists(folder: Path, data: Dataset) -> None:
         (asr / "other.txt").write_text("\n".join(other) + "\n", encoding="utf-8")
     sentences = sorted({" ".join(e.text.lower().split()) for e in data.train
                         if e.intent != "oos"})
-    words = sorted({w.lower() for s in sentences for w in s.replace("'", " '").split()
-                    if w.replace("'", "").isalpha()})
     (asr / "sentences.txt").write_text("\n".join(sentences) + "\n", encoding="utf-8")
-    (asr / "words.txt").write_text("\n".join(words) + "\n", encoding="utf-8")

@@ -43,6 +43,7 @@ class Recipe:
     seed: int
     max_length: int
     out_of_scope: str
+    actions: tuple[str, ...]       # intents that act on devices: never published without a target
     base: Path
     base_name: str
     train: tuple[Source, ...]
@@ -58,7 +59,7 @@ class Recipe:
 
 
 _TOP = {"name": str, "version": str, "language": str, "description": str, "seed": int,
-        "max_length": int, "out_of_scope": str, "base": dict, "data": dict, "vocab": dict,
+        "max_length": int, "out_of_scope": str, "actions": list, "base": dict, "data": dict, "vocab": dict,
         "teacher": dict, "student": dict, "quantize": dict, "responses": dict, "lists": dict,
         "licenses": list}
 _BASE = {"package": str, "subdir": str, "path": str, "name": str}
@@ -199,6 +200,7 @@ def load_recipe(file: Path, data_dir: Path | None = None) -> Recipe:
         language=data.get("language", "en"), description=data.get("description", ""),
         seed=data.get("seed", 13), max_length=data.get("max_length", 48),
         out_of_scope=data.get("out_of_scope", ""),
+        actions=tuple(str(a) for a in data.get("actions", [])),
         base=_base_path(data.get("base", {}), file),
         base_name=data.get("base", {}).get("name", "sentence-transformers/all-MiniLM-L6-v2"),
         train=train, eval=_sources(data.get("data", {}).get("eval", []), "data.eval", file, context),

@@ -5,7 +5,8 @@
 #   sudo systemd/install.sh uninstall [--instance default] [--purge]
 #
 # install: a venv under /opt/edge-slm, the units, /etc/edge-slm/<instance>.toml from a device
-# profile (kept if it exists), a drop-in with the profile's limits, then enable and start.
+# profile (kept if it exists), the extras that config needs, a drop-in with the profile's limits,
+# then enable and start. Run it again after changing the config to install what it now needs.
 set -euo pipefail
 
 PREFIX=${EDGE_SLM_PREFIX:-/opt/edge-slm}
@@ -38,6 +39,13 @@ do_install() {
   install -m 0644 "$source/systemd/edge-slm.service" "$source/systemd/edge-slm@.service" "$UNITS/"
   local config="$ETC/$instance.toml"
   [ -f "$config" ] || install -m 0644 "$profile_file" "$config"
+  # The extras the config turns on (voice, home, wyoming): a service never starts into a missing module.
+  local extras
+  extras=$("$PREFIX/venv/bin/python" -m edge_slm.service.install extras "$config")
+  if [ -n "$extras" ]; then
+    echo "installing the extras $config needs: $extras"
+    "$PREFIX/venv/bin/pip" install --quiet "$source[$extras]"
+  fi
   # Fail here, with the reason, rather than in a restart loop later.
   "$PREFIX/venv/bin/python" -m edge_slm.service.install dropin "$config" > /dev/null
   mkdir -p "$UNITS/$unit.d"

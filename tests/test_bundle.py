@@ -17,7 +17,7 @@ def test_default_bundle_verifies_and_lists_its_files() -> None:
     bundle = load_bundle(None)
     files = set(bundle.manifest.files)
     assert {"model.onnx", "model.onnx.data", "tokenizer.json", "responses.json",
-            "asr/sentences.txt", "asr/words.txt"} <= files
+            "asr/sentences.txt"} <= files
     assert bundle.manifest.format == BUNDLE_FORMAT
     assert "HassTurnOn" in bundle.manifest.intents
     assert bundle.manifest.out_of_scope in bundle.manifest.intents

@@ -43,11 +43,11 @@ def test_the_shipped_bundle_is_signed_by_the_shipped_key() -> None:
     assert load_bundle(None, trusted_keys=["default"]).signed_by
 
 
-def test_a_manifest_changed_after_signing_is_refused(default_copy: Path) -> None:
-    swap_intents(default_copy, "HassTurnOn", "HassTurnOff")
-    load_bundle(default_copy)  # no trusted keys: digests alone cannot see it, as before
-    with pytest.raises(BundleError, match="signature does not match manifest.json"):
-        load_bundle(default_copy, trusted_keys=["default"])
+def test_a_manifest_changed_after_signing_is_refused_with_or_without_trusted_keys(default_copy: Path) -> None:
+    swap_intents(default_copy, "HassTurnOn", "HassTurnOff")  # every digest still matches
+    for keys in (None, [], ["default"]):
+        with pytest.raises(BundleError, match="signature does not match manifest.json"):
+            load_bundle(default_copy, trusted_keys=keys)
 
 
 def test_unsigned_and_foreign_signed_bundles_are_refused(default_copy: Path, tmp_path: Path) -> None:
@@ -57,9 +57,11 @@ def test_unsigned_and_foreign_signed_bundles_are_refused(default_copy: Path, tmp
     (default_copy / "manifest.sig").unlink()
     with pytest.raises(BundleError, match="unsigned"):
         load_bundle(default_copy, trusted_keys=["default"])
+    assert load_bundle(default_copy).signed_by is None  # unsigned, and no key asked for: digests only
     sign_bundle(default_copy, key)
-    with pytest.raises(BundleError, match="not in \\[model\\] trusted_keys"):
-        load_bundle(default_copy, trusted_keys=["default"])
+    for keys in (None, ["default"]):  # signed by a key the device does not know: never loaded
+        with pytest.raises(BundleError, match="does not know"):
+            load_bundle(default_copy, trusted_keys=keys)
     assert load_bundle(default_copy, trusted_keys=[str(pub)]).signed_by
     assert load_bundle(default_copy, trusted_keys=[pub.read_text().strip(), "default"]).signed_by
 
@@ -76,14 +78,47 @@ def test_export_cli_keygen_and_sign(default_copy: Path, tmp_path: Path) -> None:
     assert load_bundle(default_copy, trusted_keys=[str(keys / "signing.pub")]).signed_by
 
 
-def test_a_daemon_with_trusted_keys_refuses_a_tampered_bundle(default_copy: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("command", [
+    ["run", "--config", "{config}"],
+    ["parse", "--bundle", "{bundle}", "turn on the kitchen lights"],
+    ["parse", "--config", "{config}", "turn on the kitchen lights"],
+    ["eval", "--bundle", "{bundle}", "--data", "{data}"],
+    ["listen", "--bundle", "{bundle}", "--wav", "{wav}"],
+    ["wyoming", "--config", "{config}", "--uri", "tcp://127.0.0.1:1"],
+    ["home", "check", "{home}", "--bundle", "{bundle}", "--try", "turn on the kitchen lights"],
+    ["home", "eval", "{home}", "--bundle", "{bundle}", "--data", "{data}"],
+    ["bench", "--bundle", "{bundle}", "--iterations", "1"],
+])
+def test_a_tampered_signed_bundle_is_refused_everywhere_it_is_loaded(default_copy: Path, tmp_path: Path,
+                                                                     command: list[str]) -> None:
+    """HassTurnOn and HassTurnOff swapped in the manifest: "turn on" would switch off. With no
+    configuration at all, no command of edge-slm loads it."""
     swap_intents(default_copy, "HassTurnOn", "HassTurnOff")
     config = tmp_path / "c.toml"
-    config.write_text(f'[model]\nbundle = "{default_copy}"\ntrusted_keys = ["default"]\n')
-    result = subprocess.run([sys.executable, "-m", "edge_slm", "run", "--config", str(config)],
-                            cwd=ROOT, capture_output=True, text=True, timeout=60)
-    assert result.returncode == 2
-    assert "bundle error" in result.stderr and "signature does not match" in result.stderr
+    config.write_text(f'[model]\nbundle = "{default_copy}"\n')
+    home = tmp_path / "home.yaml"
+    home.write_text("areas: [{id: kitchen, name: Kitchen}]\nentities: [{entity_id: light.k, name: K, area: kitchen}]\n")
+    data = tmp_path / "data.jsonl"
+    data.write_text('{"text": "turn on the kitchen lights", "intent": "HassTurnOn", "targets": ["light.k"], '
+                    '"slots": []}\n')
+    wav = tmp_path / "silence.wav"
+    wav.write_bytes(_silent_wav())
+    args = [a.format(config=config, bundle=default_copy, data=data, home=home, wav=wav) for a in command]
+    result = subprocess.run([sys.executable, "-m", "edge_slm", *args], cwd=ROOT, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 2, (result.stdout[-500:], result.stderr[-1500:])
+    assert "signature does not match" in result.stderr and "Traceback" not in result.stderr
+    assert "HassTurnOff" not in result.stdout
+
+
+def _silent_wav() -> bytes:
+    import wave
+
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1), out.setsampwidth(2), out.setframerate(16000)
+        out.writeframes(bytes(16000))
+    return buffer.getvalue()
 
 
 class _Zeros(io.RawIOBase):

@@ -150,13 +150,13 @@ def test_rate_limit_and_overload_answer_instead_of_growing(broker, start_daemon)
     from edge_slm.service.daemon import Request
     from edge_slm.service.messages import Source
 
-    daemon.limiter.rate = 0  # isolate the queue bound
+    daemon.intake.limiter.rate = 0  # isolate the queue bound
     release = __import__("threading").Event()
     real_parse = daemon.engine.parse
     daemon.engine.parse = lambda text: (release.wait(5), real_parse(text))[1]  # a slow model
     try:
         results = [daemon.submit(Request(f"r{i}", "pause the music", Source.MQTT))
-                   for i in range(daemon.queue.maxsize + 5)]
+                   for i in range(daemon.intake.queue.maxsize + 5)]
     finally:
         release.set()
         del daemon.engine.parse

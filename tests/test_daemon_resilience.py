@@ -193,7 +193,7 @@ def test_tls_password_acl(secure_broker, tmp_path: Path, engine, caplog: pytest.
     finally:
         daemon.stop(drain_timeout=2)
 
-    caplog.set_level(logging.ERROR, logger="edge_slm.service.daemon")
+    caplog.set_level(logging.ERROR, logger="edge_slm.service")
     bad = make_config(port, mqtt={"username": "device", "password_file": str(tmp_path / "bad"),
                                   "tls_ca": str(pki / "ca.crt"), "host": "localhost", "client_id": "tls-bad"})
     intruder = Daemon(bad, engine=engine)
@@ -211,6 +211,10 @@ def test_tls_password_acl(secure_broker, tmp_path: Path, engine, caplog: pytest.
     ("[mqtt]\nprot = 1\n", "unknown key 'mqtt.prot'"),
     ('[mqtt]\nport = "x"\n', "'mqtt.port' must be int, not str"),
     ('[model]\nbundle = "/nonexistent/bundle"\n', "'model.bundle' /nonexistent/bundle does not exist"),
+    ('[mqtt]\ntopic_prefix = "home/+"\n', "'mqtt.topic_prefix' must be non-empty, hold no '+' or '#'"),
+    ('[mqtt]\ntopic_prefix = "edge/#"\n', "'mqtt.topic_prefix' must be non-empty, hold no '+' or '#'"),
+    ('[site]\nid = "a/b"\n', "'site.id' must be non-empty and hold no '+', '#' or '/'"),
+    ('[hermes]\nsite_areas = {satellite = 3}\n', "'hermes.site_areas' must be a table of strings"),
 ])
 def test_bad_config_fails_with_one_line(tmp_path: Path, body: str, needle: str) -> None:
     config = tmp_path / "bad.toml"
@@ -220,6 +224,45 @@ def test_bad_config_fails_with_one_line(tmp_path: Path, body: str, needle: str) 
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and needle in lines[0] and str(config) in lines[0]
+
+
+def test_a_prefix_with_slashes_is_a_topic_tree(tmp_path: Path) -> None:
+    from edge_slm.service.config import load_config
+
+    config = tmp_path / "ok.toml"
+    config.write_text('[mqtt]\ntopic_prefix = "home/assistant"\n[hermes]\nsite_areas = {kitchen-sat = "kitchen"}\n')
+    loaded = load_config(config)
+    assert loaded.mqtt.topic_prefix == "home/assistant" and loaded.hermes.site_areas == {"kitchen-sat": "kitchen"}
+
+
+def test_a_wyoming_service_that_cannot_listen_stops_the_daemon(broker, tmp_path: Path) -> None:
+    """Its port is taken: one clear line and exit status 1, never an "online" daemon without it."""
+    import socket
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    config = write_config(tmp_path / "w.toml", broker.port,
+                          f'[wyoming]\nenabled = true\nuri = "tcp://127.0.0.1:{taken.getsockname()[1]}"\n')
+    try:
+        result = subprocess.run([sys.executable, "-m", "edge_slm", "run", "--config", str(config)],
+                                cwd=ROOT, capture_output=True, text=True, timeout=60)
+    finally:
+        taken.close()
+    assert result.returncode == 1, result.stderr[-2000:]
+    critical = [json.loads(line) for line in result.stderr.splitlines() if '"critical"' in line.lower()]
+    assert critical and "wyoming: cannot serve" in str(critical[0]["threads"]), result.stderr[-2000:]
+
+
+def test_a_voice_pipeline_that_cannot_start_stops_the_service_with_one_line(broker, tmp_path: Path) -> None:
+    pytest.importorskip("pocketsphinx")
+    config = write_config(tmp_path / "v.toml", broker.port,
+                          '[voice]\nenabled = true\nrecognizer = "vosk"\nvosk_model = "/nonexistent/model"\n')
+    result = subprocess.run([sys.executable, "-m", "edge_slm", "run", "--config", str(config)],
+                            cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "edge-slm: voice" in result.stderr and "Traceback" not in result.stderr
+    assert "READY" not in result.stderr
 
 
 @pytest.mark.slow
@@ -271,7 +314,7 @@ def test_stop_and_restart_mid_stream_loses_none_and_runs_none_twice(broker, tmp_
             assert not twice, f"{len(twice)} executed twice: {twice[:10]}"
         else:
             # SIGKILL can land after an answer left and before the broker's PUBACK came back: that
-            # one command is redelivered and runs again (at least once; DESIGN.md). Only a command
+            # one command is redelivered and runs again (at least once; docs/DESIGN.md). Only a command
             # answered in the last moment before the kill may do so.
             first = {}
             for t, p, _ in sink.messages:

@@ -34,7 +34,9 @@ def test_tiny_bundle_matches_design_and_loads(tiny_bundle: Path) -> None:
     # Weights live in the page-aligned side file; the graph itself is small.
     assert manifest["quantization"]["weights_file"] == "model.onnx.data" in manifest["files"]
     assert (tiny_bundle / "model.onnx").stat().st_size < (tiny_bundle / "model.onnx.data").stat().st_size
-    assert (tiny_bundle / "asr" / "words.txt").read_text().split()
+    assert (tiny_bundle / "asr" / "sentences.txt").read_text().split()
+    assert not (tiny_bundle / "asr" / "words.txt").exists()  # nothing reads a word list
+    assert manifest["actions"] == [a for a in ("HassTurnOn", "HassTurnOff") if a in manifest["intents"]]
     load_bundle(tiny_bundle)
     parse = Engine.load(tiny_bundle, threads=1).parse("turn off the lights in the garage")
     assert parse.intent in manifest["intents"]

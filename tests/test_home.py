@@ -109,9 +109,32 @@ def test_home_check_names_the_line(tmp_path: Path, body: str, message: str) -> N
 
 def test_home_check_cli_on_a_good_file(home_file: Path) -> None:
     out = subprocess.run([sys.executable, "-m", "edge_slm", "home", "check", str(home_file), "--try",
-                          "turn off the porch light"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
+                          "turn off the porch light", "--try", "turn off the kitchen lights and turn on the porch light"],
+                         cwd=ROOT, capture_output=True, text=True, check=True).stdout
     assert out.startswith("ok: 2 floors, 5 areas, 9 entities")
-    assert json.loads(out.splitlines()[-1])["targets"] == ["light.porch"]
+    one, compound = (json.loads(line)["actions"] for line in out.splitlines()[-2:])
+    assert [(a["intent"], a["targets"]) for a in one] == [("HassTurnOff", ["light.porch"])]
+    # What the daemon publishes: both actions of a compound command, each on its own devices.
+    assert [(a["intent"], sorted(a["targets"])) for a in compound] == [
+        ("HassTurnOff", ["light.kitchen_ceiling", "light.under_cabinet"]), ("HassTurnOn", ["light.porch"])]
+
+
+def test_parse_understands_as_the_daemon_does(home_file: Path, tmp_path: Path) -> None:
+    """``parse --config`` takes the daemon's path: the home, the room, compound commands, refusals."""
+    config = tmp_path / "edge.toml"
+    config.write_text(f'[site]\narea = "bedroom"\n[home]\nfile = "{home_file}"\n')
+    lines = ["turn off the lights", "turn off the kitchen lights and turn on the porch light"]
+    out = subprocess.run([sys.executable, "-m", "edge_slm", "parse", "--config", str(config)], input="\n".join(lines),
+                         cwd=ROOT, capture_output=True, text=True, check=True, timeout=60).stdout
+    here, compound = (json.loads(line) for line in out.splitlines())
+    assert here["intent"]["name"] == "HassTurnOff" and here["area"] == "bedroom"
+    assert sorted(t["entity_id"] for t in here["targets"]) == ["light.bedside"]
+    assert [m["intent"]["name"] for m in compound["actions"]] == ["HassTurnOff", "HassTurnOn"]
+    assert compound["count"] == 2 and compound["actions"][1]["targets"][0]["entity_id"] == "light.porch"
+    out = subprocess.run([sys.executable, "-m", "edge_slm", "parse", "--home", str(home_file), "turn on the thing"],
+                         cwd=ROOT, capture_output=True, text=True, check=True, timeout=60).stdout
+    vague = json.loads(out)  # heard nowhere in particular, naming nothing: refused, as the daemon refuses it
+    assert not vague["recognized"] and vague["reason"] == "needs_target"
 
 
 def _answers(watch: Collector, marker: str) -> dict[str, list[dict]]:
@@ -296,5 +319,6 @@ def test_replies_name_what_was_resolved_in_its_own_words(engine, home_file: Path
     from edge_slm.service.decide import decide
 
     home_file.write_text(HOME + "  - {entity_id: cover.study_blinds, name: Study Blinds, area: bedroom}\n")
-    parse, resolution, reason = decide(engine.parse(text), engine.responder, Resolver(load_home(home_file)), None, 0.8)
+    decision = decide(engine.parse(text), engine.responder, Resolver(load_home(home_file)), None, 0.8, engine.actions)
+    parse, resolution, reason = decision.parse, decision.resolution, decision.reason
     assert reason is None and parse.response == reply, (parse.intent, [t.entity_id for t in resolution.targets])

@@ -134,7 +134,7 @@ def test_a_repeated_command_id_is_answered_duplicate_not_executed(broker, start_
 def test_failures_inside_handling_and_inside_the_error_path_become_answers(broker, start_daemon, caplog) -> None:
     daemon = start_daemon(make_config(broker.port))
     watch = Collector(broker.port, [f"{PREFIX}/#"])
-    real_publish = daemon.client.publish
+    real_publish = daemon.transport.client.publish
     failures = {"error": 1}
 
     def broken_parse(text: str):
@@ -146,16 +146,16 @@ def test_failures_inside_handling_and_inside_the_error_path_become_answers(broke
             raise OSError("socket gone")
         return real_publish(topic, *args, **kwargs)
 
-    caplog.set_level(logging.ERROR, logger="edge_slm.service.daemon")
+    caplog.set_level(logging.ERROR, logger="edge_slm.service")
     daemon.engine.parse = broken_parse
-    daemon.client.publish = flaky_publish
+    daemon.transport.client.publish = flaky_publish
     try:
         watch.publish(f"{PREFIX}/command", json.dumps({"text": "turn on the fan", "id": "boom-1"}))  # error path fails
         watch.publish(f"{PREFIX}/command", json.dumps({"text": "turn on the fan", "id": "boom-2"}))
         assert watch.wait_for(lambda m: any(e.get("id") == "boom-2" for e in errors(watch)))
     finally:
         del daemon.engine.parse
-        daemon.client.publish = real_publish
+        daemon.transport.client.publish = real_publish
     assert [e["code"] for e in errors(watch)] == ["internal_error"]
     assert any(r.getMessage() == "command failed" for r in caplog.records)
     assert any(r.getMessage() == "error answer could not be published" for r in caplog.records)
@@ -217,7 +217,7 @@ def test_numbers_too_large_for_json_stay_text(engine) -> None:
 
 
 def test_long_hermes_ids_are_truncated_before_use(broker, start_daemon, caplog) -> None:
-    caplog.set_level(logging.INFO, logger="edge_slm.service.daemon")
+    caplog.set_level(logging.INFO, logger="edge_slm.service")
     start_daemon(make_config(broker.port))
     watch = Collector(broker.port, ["hermes/#"])
     watch.publish("hermes/nlu/query", json.dumps({"input": "pause the music", "id": "i" * 10000,
@@ -249,7 +249,7 @@ def test_home_assistant_birth_floods_cost_one_discovery_round(broker, start_daem
 
 
 def test_client_id_collision_is_named_in_the_log(broker, start_daemon, caplog) -> None:
-    caplog.set_level(logging.WARNING, logger="edge_slm.service.daemon")
+    caplog.set_level(logging.WARNING, logger="edge_slm.service")
     start_daemon(make_config(broker.port, mqtt={"client_id": "twin"}))
     start_daemon(make_config(broker.port, mqtt={"client_id": "twin"}))
     deadline = time.monotonic() + 15
@@ -263,7 +263,7 @@ def test_an_unreachable_broker_is_logged_with_host_port_and_reason(engine, caplo
     from edge_slm.service.broker import free_port
     from edge_slm.service.daemon import Daemon
 
-    caplog.set_level(logging.INFO, logger="edge_slm.service.daemon")
+    caplog.set_level(logging.INFO, logger="edge_slm.service")
     port = free_port()
     daemon = Daemon(make_config(port, mqtt={"client_id": "nobody-home"}), engine=engine)
     daemon.start()

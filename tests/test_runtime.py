@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +11,9 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
-from edge_slm.engine.nlu import Engine, InputError
+from edge_slm.engine.bundle import default_bundle_path
+from edge_slm.engine.nlu import Engine
+from edge_slm.errors import RefusedInput
 
 KNOWN = [
     ("turn on the lights in the kitchen", "HassTurnOn", {"area": "kitchen"}),
@@ -64,7 +67,7 @@ def test_batch_equals_single_and_cache_hits_are_identical(engine: Engine) -> Non
     ("", "empty_text"), ("   \t\n ", "empty_text"), ("x" * 100_000, "text_too_long"), ("\x00\x01\x02", "empty_text"),
 ])
 def test_bad_text_raises_input_error(engine: Engine, text: str, code: str) -> None:
-    with pytest.raises(InputError) as info:
+    with pytest.raises(RefusedInput) as info:
         engine.parse(text)
     assert info.value.code == code
 
@@ -185,13 +188,19 @@ def test_each_layer_imports_only_the_layers_below_it() -> None:
         assert _edge_imports(path) <= {"engine"}, f"{path.relative_to(ROOT)} reaches past edge_slm.engine"
 
 
-def test_loading_the_engine_leaves_optional_and_costly_modules_alone() -> None:
-    """No OpenSSL hash backend (~4 MB RSS), no signature library without trusted keys, no fuzzy matcher."""
-    probe = ("import sys\nfrom edge_slm.engine.nlu import Engine\nEngine.load(None).parse('turn on the kitchen lights')\n"
+def test_loading_the_engine_leaves_optional_and_costly_modules_alone(tmp_path: Path) -> None:
+    """No OpenSSL hash backend (~4 MB RSS), no fuzzy matcher; the signature library only for a signed
+    bundle (the shipped one is signed, and its signature is always checked)."""
+    unsigned = tmp_path / "unsigned"
+    shutil.copytree(default_bundle_path(), unsigned)
+    (unsigned / "manifest.sig").unlink()
+    probe = ("import sys\nfrom edge_slm.engine.nlu import Engine\nEngine.load(sys.argv[1]).parse('turn on the kitchen lights')\n"
              "print([m for m in ('_hashlib', 'cryptography', 'rapidfuzz', 'yaml') if m in sys.modules])\n")
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, timeout=60)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "[]"
+    for bundle, expected in (("default", "['cryptography']"), (str(unsigned), "[]")):
+        result = subprocess.run([sys.executable, "-c", probe, bundle], capture_output=True, text=True, cwd=ROOT,
+                                timeout=60)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == expected, bundle
 
 
 def test_every_intent_has_its_own_reply_and_questions_never_get_done(engine: Engine) -> None:

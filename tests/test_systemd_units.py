@@ -96,7 +96,8 @@ def test_installer_installs_and_uninstalls_into_a_scratch_root(tmp_path: Path) -
     venv = tmp_path / "opt" / "venv" / "bin"
     venv.mkdir(parents=True)
     (venv / "python").symlink_to(sys.executable)
-    (venv / "pip").write_text("#!/bin/sh\nexit 0\n")
+    pip_log = tmp_path / "pip.log"
+    (venv / "pip").write_text(f"#!/bin/sh\necho \"$@\" >> {pip_log}\n")
     (venv / "pip").chmod(0o755)
     env["PYTHONPATH"] = str(ROOT)
     result = subprocess.run(["bash", str(ROOT / "systemd/install.sh"), "install", "--profile", "pi-4",
@@ -106,6 +107,15 @@ def test_installer_installs_and_uninstalls_into_a_scratch_root(tmp_path: Path) -
     assert "MemoryMax=400M" in (tmp_path / "units/edge-slm@kitchen.service.d/10-profile.conf").read_text()
     assert (tmp_path / "etc/kitchen.toml").read_text() == (ROOT / "device_configs/pi-4.toml").read_text()
     assert "enable --now edge-slm@kitchen.service" in calls.read_text()
+    assert "[" not in pip_log.read_text()  # the pi-4 profile turns on no extra
+    # A config that turns on Wyoming and a home: the installer installs those extras with the service.
+    home = tmp_path / "home.yaml"
+    home.write_text("areas: [{id: kitchen, name: Kitchen}]\n")
+    (tmp_path / "etc" / "hall.toml").write_text(f'[home]\nfile = "{home}"\n[wyoming]\nenabled = true\n')
+    result = subprocess.run(["bash", str(ROOT / "systemd/install.sh"), "install", "--instance", "hall"], env=env,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert f"install --quiet {ROOT}[home,wyoming]" in pip_log.read_text()
     result = subprocess.run(["bash", str(ROOT / "systemd/install.sh"), "uninstall", "--instance", "kitchen",
                              "--purge"], env=env, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr

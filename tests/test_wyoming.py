@@ -27,12 +27,12 @@ def service(engine):
     """The service on a free loopback port, in its own thread, as the daemon runs it."""
     from conftest import make_config
 
-    from edge_slm.service.homefile import HomeFile
-    from edge_slm.service.wyoming import Understanding, WyomingThread
+    from edge_slm.service.understand import Understander
+    from edge_slm.service.wyoming import Channel, WyomingThread
 
     port = free_port()
     config = make_config(1883)
-    running = WyomingThread(f"tcp://127.0.0.1:{port}", Understanding(engine, config, HomeFile(None))).start()
+    running = WyomingThread(f"tcp://127.0.0.1:{port}", Channel(Understander(engine), config)).start()
     assert wait_port(port, 5)
     yield port
     running.stop()
@@ -138,12 +138,12 @@ def test_edge_slm_wyoming_runs_alone(tmp_path: Path) -> None:
 def test_a_looping_client_is_rate_limited_like_mqtt(engine) -> None:
     from conftest import make_config
 
-    from edge_slm.service.homefile import HomeFile
-    from edge_slm.service.wyoming import Understanding, WyomingThread
+    from edge_slm.service.understand import Understander
+    from edge_slm.service.wyoming import Channel, WyomingThread
 
     port = free_port()
     config = make_config(1883, limits={"rate_per_second": 1.0, "burst": 2})
-    running = WyomingThread(f"tcp://127.0.0.1:{port}", Understanding(engine, config, HomeFile(None))).start()
+    running = WyomingThread(f"tcp://127.0.0.1:{port}", Channel(Understander(engine), config)).start()
     try:
         assert wait_port(port, 5)
         events = asyncio.run(_ask(port, *[Transcript(text="pause the music").event()] * 6, answers=6))
@@ -157,8 +157,8 @@ def test_zeroconf_announces_the_service_and_withdraws_it(engine) -> None:
     pytest.importorskip("zeroconf")
     from conftest import make_config
 
-    from edge_slm.service.homefile import HomeFile
-    from edge_slm.service.wyoming import Understanding, WyomingThread
+    from edge_slm.service.understand import Understander
+    from edge_slm.service.wyoming import Channel, WyomingThread
 
     port = free_port()
     config = make_config(1883, site={"id": "zc-test"}, wyoming={"zeroconf": True})
@@ -166,7 +166,7 @@ def test_zeroconf_announces_the_service_and_withdraws_it(engine) -> None:
     lookup = ("import sys\nfrom zeroconf import Zeroconf\nzc = Zeroconf(interfaces=['127.0.0.1'])\n"
               "info = zc.get_service_info('_wyoming._tcp.local.', 'edge-slm-zc-test._wyoming._tcp.local.', 3000)\n"
               "print(info.port if info else 'none', info.properties.get(b'program') if info else '')\nzc.close()\n")
-    running = WyomingThread(f"tcp://127.0.0.1:{port}", Understanding(engine, config, HomeFile(None))).start()
+    running = WyomingThread(f"tcp://127.0.0.1:{port}", Channel(Understander(engine), config)).start()
     try:
         assert wait_port(port, 5)
         found = subprocess.run([sys.executable, "-c", lookup], capture_output=True, text=True, timeout=30)

@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 
 from edge_slm.bench.load import LoadWatch, note, progress
-from edge_slm.engine.nlu import Engine, InputError
+from edge_slm.engine.nlu import Engine
+from edge_slm.errors import RefusedInput
 from edge_slm.errors import EdgeSlmError, ErrorCode
 from edge_slm.service.config import VoiceConfig
 from edge_slm.voice.audio import RATE, read_wav, recording_chunks, resample
@@ -139,7 +140,7 @@ def run_voice_data_bench(bundle: str | None, folder: str, snrs: list[float], noi
             decode += seconds_decoding
             try:
                 parse = engine.parse(text) if text else None
-            except InputError:
+            except RefusedInput:
                 parse = None
             heard_nothing += not text
             got_intent = parse.intent if parse is not None and parse.recognized else None

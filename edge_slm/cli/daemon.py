@@ -10,6 +10,7 @@ import threading
 import time
 from typing import Any, Callable
 
+from edge_slm.errors import MissingExtra, require_extra
 from edge_slm.service.config import Config, ConfigError, load_config
 
 DEMO_COMMANDS = [
@@ -23,7 +24,7 @@ DEMO_COMMANDS = [
 ]
 
 
-def _load(path: str | None) -> Config:
+def load_or_exit(path: str | None) -> Config:
     try:
         return load_config(path)
     except ConfigError as exc:
@@ -37,7 +38,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from edge_slm.service import logs
     from edge_slm.service.daemon import Daemon
 
-    config = _load(args.config)
+    config = load_or_exit(args.config)
     logs.setup(config.service.log_level)
     try:
         daemon = Daemon(config)
@@ -47,21 +48,30 @@ def cmd_run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"edge-slm: config error: {exc}", file=sys.stderr)
         return 2
-    voice = wyoming = None
-    if config.voice.enabled:
-        from edge_slm.voice.service import start_voice
+    # What the config turns on must start, or the service says why and stops (systemd shows the
+    # line); it never reports READY with a part missing.
+    part = ""
+    try:
+        if config.voice.enabled:
+            part = "voice"
+            require_extra("voice")
+            from edge_slm.voice.service import VoiceService
 
-        voice = start_voice(config, daemon)
-    if config.wyoming.enabled:
-        from edge_slm.service.wyoming import Understanding, WyomingThread
+            daemon.components.append(VoiceService(config, daemon).start())
+        if config.wyoming.enabled:
+            part = "wyoming"
+            require_extra("wyoming")
+            from edge_slm.service.wyoming import Channel, WyomingThread
 
-        wyoming = WyomingThread(config.wyoming.uri, Understanding(daemon.engine, config, daemon.home)).start()
+            daemon.components.append(WyomingThread(config.wyoming.uri, Channel(daemon.understander, config)).start())
+    except MissingExtra as exc:
+        print(f"edge-slm: {part}: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # noqa: BLE001 - one clear line, not a traceback in a restart loop
+        print(f"edge-slm: {part} cannot start: {exc}", file=sys.stderr)
+        return 2
     daemon.start()
-    code = daemon.run_forever()
-    for part in (voice, wyoming):
-        if part is not None:
-            part.stop()
-    return code
+    return daemon.run_forever()
 
 
 def cmd_wyoming(args: argparse.Namespace) -> int:
@@ -70,18 +80,17 @@ def cmd_wyoming(args: argparse.Namespace) -> int:
     import signal
 
     from edge_slm.engine.bundle import BundleError
-    from edge_slm.engine.nlu import Engine
     from edge_slm.service import logs
-    from edge_slm.service.homefile import HomeFile
-    from edge_slm.service.wyoming import Understanding, serve
+    from edge_slm.service.understand import Understander
 
-    config = _load(args.config)
+    config = load_or_exit(args.config)
     logs.setup(config.service.log_level)
     try:
-        engine = Engine.load(config.model.bundle, threads=config.model.threads,
-                             threshold=config.model.confidence_threshold, trusted_keys=config.model.trusted_keys)
-        understanding = Understanding(engine, config, HomeFile(config.home.file or None))
-    except (BundleError, ConfigError) as exc:
+        require_extra("wyoming")
+        from edge_slm.service.wyoming import Channel, serve
+
+        channel = Channel(Understander.from_config(config), config)
+    except (BundleError, ConfigError, MissingExtra) as exc:
         print(f"edge-slm wyoming: {exc}", file=sys.stderr)
         return 2
 
@@ -90,7 +99,7 @@ def cmd_wyoming(args: argparse.Namespace) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        await serve(args.uri or config.wyoming.uri, understanding, stop)
+        await serve(args.uri or config.wyoming.uri, channel, stop)
 
     try:
         asyncio.run(main())
@@ -117,18 +126,25 @@ def cmd_listen(args: argparse.Namespace) -> int:
     import uuid
     from pathlib import Path
 
-    from edge_slm.engine.nlu import Engine, InputError
+    from edge_slm.errors import RefusedInput
     from edge_slm.service import logs
-    from edge_slm.service.messages import IntentMessage, ModelInfo, Source
+    from edge_slm.service.messages import ModelInfo, Source
+    from edge_slm.service.outbox import intent_messages
+    from edge_slm.service.understand import Understander
     from edge_slm.voice.asr import AsrError
     from edge_slm.voice.audio import AudioError, Microphone, read_wav, recording_chunks
     from edge_slm.voice.pipeline import VoicePipeline
 
-    config = _load(args.config)
+    config = load_or_exit(args.config)
     logs.setup("warning")
-    bundle = args.bundle or config.model.bundle
-    engine = Engine.load(bundle, threads=config.model.threads, threshold=config.model.confidence_threshold,
-                         trusted_keys=config.model.trusted_keys)
+    try:
+        require_extra("voice")
+        # The daemon's understanding: the config's home and room, compound commands split.
+        understander = Understander.from_config(config, bundle=args.bundle)
+    except (MissingExtra, ConfigError) as exc:
+        print(f"edge-slm listen: {exc}", file=sys.stderr)
+        return 2
+    engine = understander.engine
     model = ModelInfo(engine.manifest.name, engine.manifest.version)
     try:
         pipeline = VoicePipeline(config.voice, engine.bundle.path, intent_of=engine.intent_of)
@@ -143,15 +159,20 @@ def cmd_listen(args: argparse.Namespace) -> int:
             if not heard.transcript.text:
                 continue
             try:
-                parse = engine.parse(heard.transcript.text)
-            except InputError:
+                decisions = understander.understand(heard.transcript.text)
+            except RefusedInput:
                 continue
             asr = {"recognizer": pipeline.recognizer.name, "confidence": heard.transcript.confidence,
                    "audio_s": round(heard.transcript.audio_seconds, 3),
                    "rtf": round(heard.transcript.real_time_factor, 4)}
-            message = IntentMessage.from_parse(parse, id=uuid.uuid4().hex, source=Source.VOICE, model=model,
-                                               latency_ms=(time.perf_counter() - heard.end_of_speech) * 1000, asr=asr)
-            print(json.dumps(message.to_dict(), ensure_ascii=False), flush=True)
+            latency = (time.perf_counter() - heard.end_of_speech) * 1000
+            for decision, message in zip(decisions, intent_messages(
+                    uuid.uuid4().hex, decisions, Source.VOICE, model, latency, understander.home.resolver is not None,
+                    asr)):
+                body = message.to_dict()
+                if decision.reason is not None:
+                    body["reason"] = str(decision.reason)
+                print(json.dumps(body, ensure_ascii=False), flush=True)
     except (AudioError, AsrError) as exc:
         print(f"edge-slm listen: {exc}", file=sys.stderr)
         return 2
@@ -175,7 +196,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from edge_slm.service.daemon import Daemon
     from edge_slm.service.mqtt import make_client
 
-    config = _load(args.config)
+    config = load_or_exit(args.config)
     broker = None
     if args.config and _broker_reachable(config):
         print(f"broker: {config.mqtt.host}:{config.mqtt.port} (configured)")

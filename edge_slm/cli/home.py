@@ -7,6 +7,19 @@ import sys
 from typing import Any, Callable
 
 
+def _run(args: argparse.Namespace) -> int:
+    """Every home command needs the home extra: said in one line when it is missing."""
+    from edge_slm.errors import MissingExtra, require_extra
+
+    try:
+        for module in ("rapidfuzz", "yaml", "websockets"):
+            require_extra("home", module)
+    except MissingExtra as exc:
+        print(f"edge-slm home: {exc}", file=sys.stderr)
+        return 2
+    return args.home_run(args)
+
+
 def cmd_home(args: argparse.Namespace) -> int:
     from edge_slm.home.model import HomeError, load_home
 
@@ -14,9 +27,6 @@ def cmd_home(args: argparse.Namespace) -> int:
         home = load_home(args.file)
     except HomeError as exc:
         print(f"edge-slm home: {exc}", file=sys.stderr)
-        return 2
-    except ImportError:
-        print("edge-slm home: needs PyYAML and rapidfuzz (pip install 'edge-slm[home]')", file=sys.stderr)
         return 2
     domains: dict[str, int] = {}
     for entity in home.entities:
@@ -27,26 +37,42 @@ def cmd_home(args: argparse.Namespace) -> int:
     if unplaced:
         print(f"note: {len(unplaced)} entities have no area (only their names reach them): "
               + ", ".join(unplaced[:10]) + (" ..." if len(unplaced) > 10 else ""))
-    for text in args.try_ or []:
-        print(_try(home, text, args))
+    if args.try_:
+        understander = _understander(args)
+        for text in args.try_:
+            print(_try(understander, text))
     return 0
 
 
-def _try(home: Any, text: str, args: argparse.Namespace) -> str:
+def _understander(args: argparse.Namespace, action_threshold: float = 0.8):  # noqa: ANN202 - deferred import
+    """The daemon's understanding (``Understander``) of commands said in ``--site-area``, with this home."""
+    from edge_slm.engine.nlu import Engine
+    from edge_slm.service.homefile import HomeFile
+    from edge_slm.service.understand import Understander
+
+    return Understander(Engine.load(args.bundle, threads=1), HomeFile(args.file), site_area=args.site_area,
+                        action_threshold=action_threshold)
+
+
+def _try(understander: Any, text: str) -> str:
+    """One line per command: what the daemon would publish for each of its actions."""
     import json
 
-    from edge_slm.engine.nlu import Engine
-    from edge_slm.home.mask import HomeParser
-    from edge_slm.home.resolve import Resolver
+    from edge_slm.errors import RefusedInput
 
-    engine = Engine.load(args.bundle, threads=1)
-    resolver = Resolver(home)
-    parse = HomeParser(engine, resolver.masker).parse(text)
-    resolution = resolver.resolve(parse, args.site_area or None)
-    return json.dumps({"text": text, "intent": parse.intent if parse.recognized else None,
-                       "targets": [t.entity_id for t in resolution.targets],
-                       "area": resolution.area.id if resolution.area else None,
-                       "unresolved": list(resolution.unresolved), "needs_target": resolution.needs_target})
+    try:
+        decisions = understander.understand(text)
+    except RefusedInput as exc:
+        return json.dumps({"text": text, "error": {"code": str(exc.code), "message": exc.message}})
+    actions = []
+    for d in decisions:
+        resolution = d.resolution
+        actions.append({"intent": d.parse.intent if d.recognized else None, "best": d.parse.intent,
+                        "targets": [t.entity_id for t in resolution.targets] if resolution else [],
+                        "area": resolution.area.id if resolution and resolution.area else None,
+                        "unresolved": list(resolution.unresolved) if resolution else [],
+                        "reason": str(d.reason) if d.reason else None, "response": d.parse.response})
+    return json.dumps({"text": text, "actions": actions})
 
 
 def cmd_home_eval(args: argparse.Namespace) -> int:
@@ -55,16 +81,8 @@ def cmd_home_eval(args: argparse.Namespace) -> int:
     import json
     from pathlib import Path
 
-    from edge_slm.engine.compound import parse_all
-    from edge_slm.engine.nlu import Engine
-    from edge_slm.home.mask import HomeParser
-    from edge_slm.home.model import ACTION_INTENTS, load_home
-    from edge_slm.home.resolve import Resolver
-    from edge_slm.service.decide import decide
-
-    engine = Engine.load(args.bundle, threads=1)
-    resolver = Resolver(load_home(args.file))
-    parser = HomeParser(engine, resolver.masker)
+    understander = _understander(args, args.action_threshold)
+    actions = understander.engine.actions
     right = total = untargeted = refused_ok = refused_total = 0
     misses: list[str] = []
     for line in Path(args.data).read_text(encoding="utf-8").splitlines():
@@ -72,16 +90,15 @@ def cmd_home_eval(args: argparse.Namespace) -> int:
             continue
         case = json.loads(line)
         published = []
-        for parse in parse_all(parser, case["text"]):
-            judged, resolution, _ = decide(parse, engine.responder, resolver, args.site_area or None,
-                                           args.action_threshold)
-            if judged.recognized:
+        for decision in understander.understand(case["text"]):
+            if decision.recognized:
+                resolution = decision.resolution
                 targets = sorted(t.entity_id for t in resolution.targets) if resolution else []
-                published.append((judged.intent, targets))
-                untargeted += judged.intent in ACTION_INTENTS and not targets
+                published.append((decision.parse.intent, targets))
+                untargeted += decision.parse.intent in actions and not targets
         if case.get("needs_target"):
             refused_total += 1
-            ok = not any(intent in ACTION_INTENTS for intent, _ in published)
+            ok = not any(intent in actions for intent, _ in published)
             refused_ok += ok
         else:
             total += 1
@@ -119,9 +136,6 @@ def cmd_home_import(args: argparse.Namespace) -> int:
     except hass_import.ImportFailed as exc:
         print(f"edge-slm home import: {exc}", file=sys.stderr)
         return 1
-    except ImportError:
-        print("edge-slm home import: needs websockets and PyYAML (pip install 'edge-slm[home]')", file=sys.stderr)
-        return 2
     data = hass_import.home_data(registries, exposed_only=not args.all)
     text = hass_import.dump(data, args.url)
     # Checked as the daemon will read it, before it replaces anything; written whole, then renamed,
@@ -173,4 +187,4 @@ def register(sub: Any, commands: dict[str, Callable[[argparse.Namespace], int]])
     imp.add_argument("--all", action="store_true", help="every entity, not only those exposed to Assist")
     imp.add_argument("--timeout", type=float, default=10.0)
     imp.set_defaults(home_run=cmd_home_import)
-    commands["home"] = lambda args: args.home_run(args)
+    commands["home"] = _run

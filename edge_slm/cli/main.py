@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from edge_slm.engine.bundle import BundleError
+from edge_slm.errors import ErrorCode
 
 
 def _dump(obj: Any) -> str:
@@ -20,24 +21,60 @@ def _dump(obj: Any) -> str:
 def _engine(args: argparse.Namespace):  # noqa: ANN202 - Engine import is deferred for fast --help
     from edge_slm.engine.nlu import Engine
 
-    return Engine.load(args.bundle, threads=args.threads, threshold=args.threshold)
+    return Engine.load(args.bundle, threads=args.threads or 2,
+                       threshold=0.5 if args.threshold is None else args.threshold)
+
+
+def understander(args: argparse.Namespace):  # noqa: ANN201 - Understander import is deferred for fast --help
+    """The daemon's own understanding: a config's [model], [home], [site] and [limits] (``--config``),
+    with ``--bundle``, ``--threads``, ``--threshold``, ``--home`` and ``--area`` over them."""
+    import dataclasses
+
+    from edge_slm.cli.daemon import load_or_exit
+    from edge_slm.service.understand import Understander
+
+    config = load_or_exit(getattr(args, "config", None))
+    model = dataclasses.replace(config.model, threads=args.threads or config.model.threads,
+                                confidence_threshold=config.model.confidence_threshold if args.threshold is None
+                                else args.threshold)
+    home = dataclasses.replace(config.home, file=getattr(args, "home", None) or config.home.file)
+    site = dataclasses.replace(config.site, area=getattr(args, "area", None) or config.site.area)
+    config = dataclasses.replace(config, model=model, home=home, site=site)
+    return Understander.from_config(config, bundle=args.bundle)
 
 
 def cmd_parse(args: argparse.Namespace) -> int:
-    from edge_slm.engine.nlu import InputError
-    from edge_slm.service.messages import IntentMessage, ModelInfo, Source
+    from edge_slm.errors import RefusedInput
+    from edge_slm.service.config import ConfigError
+    from edge_slm.service.messages import ModelInfo, Source
+    from edge_slm.service.outbox import intent_messages
 
-    engine = _engine(args)
-    model = ModelInfo(engine.manifest.name, engine.manifest.version)
+    try:
+        understanding = understander(args)
+    except ConfigError as exc:
+        print(f"edge-slm parse: {exc}", file=sys.stderr)
+        return 2
+    manifest = understanding.engine.manifest
+    model = ModelInfo(manifest.name, manifest.version)
 
     def one(text: str) -> tuple[dict[str, Any], bool]:
+        """The intent message of the command's first action, as the intent topic carries it; a compound
+        command's every action in ``actions`` (one line out for every line in)."""
         start = time.perf_counter()
         try:
-            parse = engine.parse(text)
-        except InputError as exc:
+            decisions = understanding.understand(text)
+        except RefusedInput as exc:
             return {"error": {"code": str(exc.code), "message": exc.message}}, False
-        return IntentMessage.from_parse(parse, id=uuid.uuid4().hex, source=Source.CLI, model=model,
-                                        latency_ms=(time.perf_counter() - start) * 1000).to_dict(), True
+        latency = (time.perf_counter() - start) * 1000
+        messages = [m.to_dict() for m in intent_messages(uuid.uuid4().hex, decisions, Source.CLI, model, latency,
+                                                         understanding.home.resolver is not None)]
+        for message, decision in zip(messages, decisions):
+            if decision.reason is not None:
+                message["reason"] = str(decision.reason)
+        first = dict(messages[0])
+        if len(messages) > 1:
+            first["actions"] = messages
+        return first, True
 
     if args.text is not None:
         result, ok = one(args.text)
@@ -49,7 +86,7 @@ def cmd_parse(args: argparse.Namespace) -> int:
         try:
             text = line.decode("utf-8")
         except UnicodeDecodeError as exc:
-            result = {"error": {"code": "invalid_utf8", "message": f"line is not UTF-8 ({exc.reason})"}}
+            result = {"error": {"code": str(ErrorCode.INVALID_UTF8), "message": f"line is not UTF-8 ({exc.reason})"}}
         else:
             result, _ = one(text)
         result["line"] = number
@@ -124,8 +161,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bundle", default=None, help="bundle directory or .tar (default: the shipped one)")
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--threshold", type=float, default=0.5)
+    parser.add_argument("--threads", type=int, default=None, help="ONNX Runtime threads (default: 2, or --config's)")
+    parser.add_argument("--threshold", type=float, default=None,
+                        help="confidence threshold (default: 0.5, or --config's)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -135,6 +173,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("parse", help="parse TEXT, or stdin one utterance per line (JSONL out)")
     p.add_argument("text", nargs="?")
+    p.add_argument("--config", help="device config TOML: understand as that daemon does ([model], [home], [site])")
+    p.add_argument("--home", help="home description YAML (default: the config's [home] file)")
+    p.add_argument("--area", help="the room the command is said in (default: the config's [site] area)")
     _common(p)
     commands["parse"] = cmd_parse
 

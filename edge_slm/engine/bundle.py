@@ -19,7 +19,7 @@ from typing import Any
 
 from edge_slm import BUNDLE_FORMAT, __version__
 from edge_slm.engine.decode import bio_tags
-from edge_slm.engine.signing import SIGNATURE, SignatureError, public_key_bytes, verify
+from edge_slm.engine.signing import DEFAULT_KEY, SIGNATURE, SignatureError, public_key_bytes, sha256, verify
 from edge_slm.errors import EdgeSlmError, ErrorCode
 
 MANIFEST = "manifest.json"
@@ -38,20 +38,8 @@ class BundleError(EdgeSlmError):
     default_code = ErrorCode.BUNDLE_INVALID
 
 
-def _sha256():  # noqa: ANN202
-    # The built-in implementation: hashlib's OpenSSL backend costs ~4 MB of RSS on a 512 MB board.
-    try:
-        import _sha256
-
-        return _sha256.sha256()
-    except ImportError:
-        import hashlib
-
-        return hashlib.sha256()
-
-
 def sha256_file(path: Path) -> str:
-    digest = _sha256()
+    digest = sha256()
     with path.open("rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
@@ -91,6 +79,8 @@ class Manifest:
     intent_slots: dict[str, list[str]] = field(default_factory=dict)
     # Slot types whose values are numbers (the export finds them in the training data). Optional.
     numeric_slots: list[str] = field(default_factory=list)
+    # Intents that act on devices (the recipe's ``actions``); None in bundles built before the key.
+    actions: list[str] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -103,7 +93,7 @@ class Manifest:
         known = {
             "format", "name", "version", "language", "intents", "slots", "max_length",
             "inputs", "files", "out_of_scope", "created", "quantization", "metrics",
-            "source", "runtime", "intent_slots", "numeric_slots",
+            "source", "runtime", "intent_slots", "numeric_slots", "actions",
         }
         missing = [key for key in ("format", "name", "version", "intents", "slots", "files")
                    if key not in data]
@@ -127,8 +117,17 @@ class Manifest:
             runtime=dict(data.get("runtime", {})),
             intent_slots=_intent_slots(data.get("intent_slots", {}), list(data["slots"])),
             numeric_slots=_numeric_slots(data.get("numeric_slots", []), list(data["slots"])),
+            actions=_actions(data.get("actions"), list(data["intents"])),
             extra={k: v for k, v in data.items() if k not in known},
         )
+
+
+def _actions(value: Any, intents: list[str]) -> list[str] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(a, str) and a in intents for a in value):
+        raise BundleError(f"{MANIFEST}: 'actions' must list intents of the bundle")
+    return list(value)
 
 
 def _numeric_slots(value: Any, slots: list[str]) -> list[str]:
@@ -226,7 +225,8 @@ def resolve(location: str | Path | None) -> Path:
 def load_bundle(location: str | Path | None = None, trusted_keys: list[str] | None = None) -> Bundle:
     """Find, unpack if needed, and verify a bundle.  Raises BundleError.
 
-    With ``trusted_keys``, ``manifest.json`` must carry a signature by one of them.
+    A bundle that carries ``manifest.sig`` is always verified, against the shipped default key and
+    ``trusted_keys``; with ``trusted_keys`` set, an unsigned bundle is refused as well.
     """
     path = resolve(location)
     if not path.exists():
@@ -262,11 +262,15 @@ def _verify(path: Path, trusted_keys: list[str]) -> Bundle:
     except OSError as exc:
         raise BundleError(f"{manifest_path}: cannot be read ({exc})") from exc
     signed_by = None
-    if trusted_keys:
-        # Checked before the manifest is believed: it is what names every other file's digest.
-        signature_path = path / SIGNATURE
+    signature_path = path / SIGNATURE
+    if signature_path.exists() or signature_path.is_symlink() or trusted_keys:
+        # Checked before the manifest is believed: it is what names every other file's digest. A
+        # signature is never ignored: a signed bundle whose manifest was edited (intents swapped,
+        # a digest replaced) is refused with or without configuration.
+        if signature_path.is_symlink() and not _inside(path, signature_path):
+            raise BundleError(f"{signature_path}: is a link that leaves the bundle")
         try:
-            keys = [public_key_bytes(k) for k in trusted_keys]
+            keys = [public_key_bytes(k) for k in dict.fromkeys([DEFAULT_KEY, *trusted_keys])]
             text = signature_path.read_text(encoding="utf-8") if signature_path.is_file() else None
             signed_by = verify(manifest_bytes, text, keys)
         except (SignatureError, OSError, ValueError) as exc:

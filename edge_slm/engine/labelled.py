@@ -1,4 +1,4 @@
-"""Labelled utterances: the ``Example`` type and the JSONL reader (DESIGN.md format).
+"""Labelled utterances: the ``Example`` type and the JSONL reader (docs/DESIGN.md format).
 
 Shared by ``edge-slm eval`` on the device and by the export toolchain.
 """

@@ -30,9 +30,11 @@ from edge_slm.engine.decode import (
 )
 from edge_slm.engine.numbers import words_to_number
 from edge_slm.engine.respond import Responder
-from edge_slm.errors import EdgeSlmError, ErrorCode
+from edge_slm.errors import ErrorCode, RefusedInput
 
 MAX_TEXT_CHARS = 1000
+# The device intents of bundles whose manifest has no "actions" (format 1 before 1.4.0).
+LEGACY_ACTIONS = frozenset({"HassTurnOn", "HassTurnOff", "HassToggle", "HassLightSet", "HassSetPosition"})
 DEFAULT_THRESHOLD = 0.5  # [model] confidence_threshold's default; the export scores under it too
 _GRAPH_LEVELS = {
     "disable": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
@@ -45,13 +47,6 @@ NUMERIC_SLOTS = {
     "brightness", "temperature", "position", "volume_level", "hours", "minutes", "seconds",
     "start_hours", "start_minutes", "start_seconds", "number",
 }
-
-
-class InputError(EdgeSlmError, ValueError):
-    """Text the engine will not parse; ``code`` is a stable string for clients."""
-
-    def __init__(self, code: ErrorCode | str, message: str) -> None:
-        super().__init__(message, code)
 
 
 @dataclass(frozen=True)
@@ -78,11 +73,11 @@ class Parse:
 
 
 def clean_text(text: str, max_chars: int = MAX_TEXT_CHARS) -> str:
-    """Whitespace-collapsed text with control characters removed; raises InputError."""
+    """Whitespace-collapsed text with control characters removed; raises RefusedInput."""
     if not isinstance(text, str):
-        raise InputError("invalid_text", "text must be a string")
+        raise RefusedInput(ErrorCode.INVALID_TEXT, "text must be a string")
     if len(text) > max_chars:
-        raise InputError("text_too_long", f"text is {len(text)} characters; the limit is {max_chars}")
+        raise RefusedInput(ErrorCode.TEXT_TOO_LONG, f"text is {len(text)} characters; the limit is {max_chars}")
     # Printable ASCII (most commands) holds no control or format characters to blank out.
     if text.isascii() and text.isprintable():
         visible = text
@@ -90,7 +85,7 @@ def clean_text(text: str, max_chars: int = MAX_TEXT_CHARS) -> str:
         visible = "".join(" " if unicodedata.category(ch)[0] == "C" else ch for ch in text)
     cleaned = " ".join(visible.split())
     if not cleaned:
-        raise InputError("empty_text", "text is empty")
+        raise RefusedInput(ErrorCode.EMPTY_TEXT, "text is empty")
     return cleaned
 
 
@@ -146,7 +141,8 @@ class _Encoded:
 
 class Engine:
     def __init__(self, bundle: Bundle, session: ort.InferenceSession, tokenizer: Tokenizer,
-                 responder: Responder, threshold: float, cache_size: int) -> None:
+                 responder: Responder, threshold: float, cache_size: int,
+                 max_text_chars: int = MAX_TEXT_CHARS) -> None:
         self.bundle = bundle
         self.manifest = bundle.manifest
         self.session = session
@@ -158,12 +154,14 @@ class Engine:
         self._cache: OrderedDict[str, Parse] = OrderedDict()
         self._cache_size = cache_size
         self._cache_lock = Lock()
+        self.max_text_chars = max_text_chars  # [limits] max_text_chars
 
     # ------------------------------------------------------------------ load
     @classmethod
     def load(cls, bundle: str | Path | Bundle | None = None, *, threads: int = 2,
              optimization: str = "all", threshold: float = DEFAULT_THRESHOLD, cache_size: int = 256,
-             model_file: str = "model.onnx", trusted_keys: list[str] | None = None) -> "Engine":
+             model_file: str = "model.onnx", trusted_keys: list[str] | None = None,
+             max_text_chars: int = MAX_TEXT_CHARS) -> "Engine":
         loaded = bundle if isinstance(bundle, Bundle) else load_bundle(bundle, trusted_keys)
         options = ort.SessionOptions()
         options.intra_op_num_threads = max(1, int(threads))
@@ -177,7 +175,15 @@ class Engine:
         tokenizer.enable_padding(pad_id=tokenizer.token_to_id("[PAD]") or 0, pad_token="[PAD]")
         tokenizer.enable_truncation(max_length=loaded.manifest.max_length)
         responder = Responder.from_dict(loaded.read_json("responses.json"))
-        return cls(loaded, session, tokenizer, responder, threshold, cache_size)
+        return cls(loaded, session, tokenizer, responder, threshold, cache_size, max_text_chars)
+
+    @property
+    def actions(self) -> frozenset[str]:
+        """Intents that act on devices, from the manifest. Bundles built before it said so are Home
+        Assistant bundles: their actions are Home Assistant's device intents."""
+        if self.manifest.actions is not None:
+            return frozenset(self.manifest.actions)
+        return LEGACY_ACTIONS & frozenset(self.manifest.intents)
 
     # ---------------------------------------------------------------- stages
     def encode(self, texts: list[str]) -> _Encoded:
@@ -213,13 +219,13 @@ class Engine:
         """The intent this text is taken for; None when out of scope or no usable text."""
         try:
             parse = self.parse(text)
-        except InputError:
+        except RefusedInput:
             return None
         return parse.intent if parse.recognized else None
 
     def parse_batch(self, texts: Iterable[str]) -> list[Parse]:
-        """Parse many texts in one model call; raises InputError for the first bad one."""
-        cleaned = [clean_text(t) for t in texts]
+        """Parse many texts in one model call; raises RefusedInput for the first bad one."""
+        cleaned = [clean_text(t, self.max_text_chars) for t in texts]
         results: list[Parse | None] = [self._cache_get(t) for t in cleaned]
         todo = [i for i, r in enumerate(results) if r is None]
         if todo:

@@ -1,4 +1,4 @@
-"""The home description: floors, areas and entities, one YAML file (DESIGN.md).
+"""The home description: floors, areas and entities, one YAML file (docs/DESIGN.md).
 
 ```yaml
 floors: [{id: ground, name: Ground floor, aliases: [downstairs]}]

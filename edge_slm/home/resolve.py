@@ -149,9 +149,10 @@ class Resolver:
                 found |= domains if not found else found & domains or found
         return frozenset(found | _INTENT_DOMAINS.get(parse.intent, set()))
 
-    def resolve(self, parse: Parse, site_area: str | None = None) -> Resolution:
+    def resolve(self, parse: Parse, site_area: str | None = None, actions: frozenset[str] = ACTION_INTENTS) -> Resolution:
+        """``actions``: the bundle's intents that act on devices (the manifest's), which need a target."""
         slots = {s.name: s.raw for s in parse.slots}
-        if not parse.recognized or not ({"name", "area", "floor"} & slots.keys()) and parse.intent not in ACTION_INTENTS:
+        if not parse.recognized or not ({"name", "area", "floor"} & slots.keys()) and parse.intent not in actions:
             return Resolution()  # nothing in the home to resolve ("what's the weather")
         unresolved: list[str] = []
         area = floor = None
@@ -218,7 +219,7 @@ class Resolver:
             wanted = domains or ({"light"} if parse.intent in ("HassTurnOn", "HassTurnOff", "HassToggle") else set())
             targets = [self._target(e, 1.0) for e in members if not wanted or e.domain in wanted]
             area = place
-        needs = parse.recognized and parse.intent in ACTION_INTENTS and not targets
+        needs = parse.recognized and parse.intent in actions and not targets
         return Resolution(tuple(targets), area, floor or (self.home.floor(area.floor) if area else None),
                           domains, tuple(unresolved), needs)
 

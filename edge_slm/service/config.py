@@ -45,7 +45,8 @@ class ModelConfig:
     action_threshold: float = 0.8
     optimization: str = "all"
     cache_size: int = 256
-    # ed25519 public keys (base64 of the 32 raw bytes, or a file holding one); set = unsigned bundles refused.
+    # ed25519 public keys (base64 of the 32 raw bytes, or a file holding one) besides the shipped
+    # default key; a signed bundle is always checked against them, and once set, unsigned bundles are refused.
     trusted_keys: list[str] = field(default_factory=list)
 
 
@@ -71,6 +72,9 @@ class MqttConfig:
 @dataclass(frozen=True)
 class HermesConfig:
     enabled: bool = True
+    # Hermes siteId -> the area of the home it is in, for satellites that speak Hermes: "turn on the
+    # lights" from the kitchen's satellite means the kitchen's lights.
+    site_areas: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -168,6 +172,11 @@ def _build(cls: type, table: dict[str, Any], prefix: str, file: str) -> Any:
         if key not in names:
             raise ConfigError(f"{file}: unknown key '{prefix}{key}'")
         expected = hints[key]
+        if get_origin(expected) is dict:
+            if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+                raise ConfigError(f"{file}: '{prefix}{key}' must be a table of strings")
+            values[key] = dict(value)
+            continue
         if get_origin(expected) is list:
             item = get_args(expected)[0]
             if not isinstance(value, list) or not all(isinstance(v, item) for v in value):
@@ -205,11 +214,13 @@ def _validate(config: Config) -> None:
         raise ConfigError(f"{file}: 'model.optimization' must be disable, basic, extended or all")
     if config.voice.recognizer not in ("pocketsphinx", "vosk"):
         raise ConfigError(f"{file}: 'voice.recognizer' must be pocketsphinx or vosk")
-    for key in ("site.id", "mqtt.topic_prefix"):
-        section, name = key.split(".")
-        value = getattr(getattr(config, section), name)
-        if not value or any(ch in value for ch in "+#/") and key == "site.id":
-            raise ConfigError(f"{file}: '{key}' must be non-empty and hold no '+', '#' or '/'")
+    # Both become parts of every topic: a wildcard there would subscribe to (and answer) other topics.
+    if not config.site.id or any(ch in config.site.id for ch in "+#/"):
+        raise ConfigError(f"{file}: 'site.id' must be non-empty and hold no '+', '#' or '/'")
+    prefix = config.mqtt.topic_prefix
+    if not prefix or any(ch in prefix for ch in "+#") or prefix.startswith(("/", "$")) or prefix.endswith("/"):
+        raise ConfigError(f"{file}: 'mqtt.topic_prefix' must be non-empty, hold no '+' or '#', "
+                          f"and neither start with '/' or '$' nor end with '/'")
     bundle = config.model.bundle
     if bundle != "default" and not Path(bundle).expanduser().exists():
         raise ConfigError(f"{file}: 'model.bundle' {bundle} does not exist")

@@ -5,11 +5,12 @@ Shared by the daemon and ``edge-slm home eval``, so what is measured is what is 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from edge_slm.engine.nlu import Parse
 from edge_slm.engine.respond import Responder
-from edge_slm.home.model import ACTION_INTENTS, Resolution
+from edge_slm.home.model import Resolution
 from edge_slm.service.messages import Reason
 
 if TYPE_CHECKING:
@@ -18,26 +19,40 @@ if TYPE_CHECKING:
 NEEDS_TARGET_RESPONSE = "Which device do you mean?"
 
 
+@dataclass(frozen=True)
+class Decision:
+    """What becomes of one action of a command: its parse (with the reply), what in the home it acts
+    on (None without a home), and why it is not acted on (None when it is, or when out of scope)."""
+
+    parse: Parse
+    resolution: Resolution | None = None
+    reason: Reason | None = None
+
+    @property
+    def recognized(self) -> bool:
+        return self.parse.recognized
+
+
 def decide(parse: Parse, responder: Responder, resolver: "Resolver | None", site_area: str | None,
-           action_threshold: float) -> tuple[Parse, Resolution | None, Reason | None]:
+           action_threshold: float, actions: frozenset[str]) -> Decision:
     """A low-confidence action, or one with nothing to act on, becomes not recognised (with its
-    reason); with a home, the reply names what was resolved."""
+    reason); with a home, the reply names what was resolved. ``actions``: the bundle's device intents."""
     if not parse.recognized:
-        return parse, None, None
+        return Decision(parse)
     reason = None
-    if parse.intent in ACTION_INTENTS and parse.confidence < action_threshold:
+    if parse.intent in actions and parse.confidence < action_threshold:
         reason = Reason.LOW_CONFIDENCE
     resolution = None
     if reason is None and resolver is not None:
-        resolution = resolver.resolve(parse, site_area)
+        resolution = resolver.resolve(parse, site_area, actions)
         if resolution.needs_target:
             reason = Reason.NEEDS_TARGET
-    elif reason is None and parse.intent in ACTION_INTENTS and not site_area \
+    elif reason is None and parse.intent in actions and not site_area \
             and not {"name", "area", "floor"} & {s.name for s in parse.slots}:
         reason = Reason.NEEDS_TARGET  # no home to resolve against, and nothing said names a device or place
     if reason is not None:
         response = NEEDS_TARGET_RESPONSE if reason is Reason.NEEDS_TARGET else responder.render(None, {})
-        return Parse(parse.text, parse.intent, parse.confidence, False, parse.slots, response), None, reason
+        return Decision(Parse(parse.text, parse.intent, parse.confidence, False, parse.slots, response), None, reason)
     if resolution is not None and (resolution.name or resolution.area):
         values = {s.name: str(s.value) for s in parse.slots}
         if resolution.name:
@@ -46,7 +61,7 @@ def decide(parse: Parse, responder: Responder, resolver: "Resolver | None", site
             values["area"] = resolution.area.name
         reply = _domain_reply(parse.intent, resolution, values) or responder.render(parse.intent, values)
         parse = Parse(parse.text, parse.intent, parse.confidence, True, parse.slots, reply)
-    return parse, resolution, None
+    return Decision(parse, resolution)
 
 
 # What turning on or off means for devices that are not lights ("close the blinds in the office"

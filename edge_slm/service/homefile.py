@@ -1,5 +1,9 @@
 """The home description the daemon serves with: loaded at start, reloaded on SIGHUP or when the
-file changes, without a restart.  A reload that fails keeps the home that worked, and says why."""
+file changes, without a restart.  A reload that fails keeps the home that worked, and says why.
+
+Safe across threads: a reload builds a whole new Resolver and swaps it in with one assignment, and
+readers take ``resolver`` once per command, so no command sees half of one home and half of another;
+``poll`` may be called from any thread (one reload at a time)."""
 
 from __future__ import annotations
 
@@ -28,28 +32,35 @@ class HomeFile:
         self._stamp: tuple[float, int] | None = None
         self._reload = threading.Event()
         self._checked = 0.0
+        self._lock = threading.Lock()
         if path:
             try:
                 self._load()
             except HomeError as exc:
                 raise ConfigError(f"home description: {exc}") from exc
 
-    def parser(self, engine: "Engine") -> "Engine | HomeParser":
-        """What parses commands: with a home, the engine with the home's device names said in words
-        it knows (edge_slm.home.mask); without one, the engine itself."""
-        if self.resolver is None:
+    def parser(self, engine: "Engine", resolver: "Resolver | None") -> "Engine | HomeParser":
+        """What parses commands: with a home (``resolver``, taken once by the caller), the engine with
+        the home's device names said in words it knows (edge_slm.home.mask); without one, the engine."""
+        if resolver is None:
             return engine
         from edge_slm.home.mask import HomeParser  # rapidfuzz: only with a home
 
-        return HomeParser(engine, self.resolver.masker)
+        return HomeParser(engine, resolver.masker)
 
     def request_reload(self) -> None:
         """From a signal handler: only sets a flag; the timer thread does the work."""
         self._reload.set()
 
     def poll(self) -> None:
-        if not self.path:
-            return
+        if not self.path or not self._lock.acquire(blocking=False):
+            return  # another thread is reloading right now
+        try:
+            self._poll()
+        finally:
+            self._lock.release()
+
+    def _poll(self) -> None:
         now = time.monotonic()
         if not self._reload.is_set() and now - self._checked < POLL_S:
             return

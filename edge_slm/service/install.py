@@ -1,6 +1,7 @@
-"""systemd drop-ins from a device config: resource limits, and audio access only when voice is on.
+"""What the installer takes from a device config: the systemd drop-in (resource limits, audio access
+only when voice is on) and the extras to install.
 
-Used by ``systemd/install.sh``: ``python -m edge_slm.service.install dropin CONFIG``.
+Used by ``systemd/install.sh``: ``python -m edge_slm.service.install dropin|extras CONFIG``.
 """
 
 from __future__ import annotations
@@ -23,13 +24,31 @@ def dropin(config: Config) -> str:
     return "\n".join(lines) + "\n"
 
 
+def extras(config: Config) -> list[str]:
+    """The optional parts (pip extras) the config turns on: installed with the service, so that it
+    never starts into a missing module."""
+    needed = []
+    if config.voice.enabled:
+        needed.append("voice")
+        if config.voice.recognizer == "vosk":
+            needed.append("vosk")
+    if config.home.file:
+        needed.append("home")
+    if config.wyoming.enabled:
+        needed.append("wyoming")
+    return needed
+
+
+_COMMANDS = {"dropin": lambda config: dropin(config), "extras": lambda config: ",".join(extras(config)) + "\n"}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if len(args) != 2 or args[0] != "dropin":
-        print("usage: python -m edge_slm.service.install dropin CONFIG.toml", file=sys.stderr)
+    if len(args) != 2 or args[0] not in _COMMANDS:
+        print("usage: python -m edge_slm.service.install dropin|extras CONFIG.toml", file=sys.stderr)
         return 2
     try:
-        print(dropin(load_config(args[1])), end="")
+        print(_COMMANDS[args[0]](load_config(args[1])), end="")
     except ConfigError as exc:
         print(f"edge-slm: config error: {exc}", file=sys.stderr)
         return 2

@@ -1,4 +1,4 @@
-"""Every payload the daemon writes or reads on its own topics, as dataclasses (DESIGN.md).
+"""Every payload the daemon writes or reads on its own topics, as dataclasses (docs/DESIGN.md).
 
 One place for the wire format, in the manner of the ``wyoming`` package: each message has
 ``to_dict`` and ``from_dict``; the engine returns a ``Parse`` and never builds JSON.

@@ -1,15 +1,12 @@
-"""MQTT: our topics, the command payload codec, and a hardened paho client.
+"""MQTT: our topics, a hardened paho client, and the rule for clients' response topics.
 
-Commands arrive as UTF-8 text or JSON ``{"text", "id"?}``; anything else is a
-``CommandError`` with a stable code that goes back on the error topic.
-"""
+What arrives on the topics is decoded in ``protocol``."""
 
 from __future__ import annotations
 
 import logging
 import socket
 import ssl
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,25 +15,10 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from edge_slm.errors import EdgeSlmError, ErrorCode
 from edge_slm.service.config import Config
-from edge_slm.service.wire import (
-    MAX_ID_CHARS,
-    UntrustedJsonError,
-    loads_untrusted,
-    safe_str,
-)
 
 log = logging.getLogger("edge_slm.service.mqtt")
 QOS = 1
-
-
-class CommandError(EdgeSlmError, ValueError):
-    """A command payload refused before it reaches the engine; ``id`` is the client's, if it had one."""
-
-    def __init__(self, code: ErrorCode | str, message: str, id: str | None = None) -> None:
-        super().__init__(message, code)
-        self.id = id
 
 
 @dataclass(frozen=True)
@@ -78,46 +60,6 @@ class Topics:
     @property
     def escalate_reply(self) -> str:
         return self._t("escalate/reply")
-
-
-@dataclass(frozen=True)
-class Command:
-    id: str
-    text: str
-    generated_id: bool = False  # the client sent no id; one was made up for the answers
-
-
-def decode_command(payload: bytes, max_bytes: int, max_chars: int) -> Command:
-    if len(payload) > max_bytes:
-        raise CommandError("payload_too_large", f"payload is {len(payload)} bytes; the limit is {max_bytes}")
-    try:
-        body = payload.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise CommandError("invalid_utf8", f"payload is not UTF-8 ({exc.reason} at byte {exc.start})") from exc
-    stripped = body.strip()
-    command_id: str | None = None
-    if stripped.startswith(("{", "[", '"')):
-        try:
-            data = loads_untrusted(stripped)
-        except UntrustedJsonError as exc:
-            raise CommandError("invalid_json", f"payload looks like JSON but is refused: {exc}") from exc
-        if not isinstance(data, dict):
-            raise CommandError("invalid_json", "JSON payload must be an object {\"text\": ..., \"id\"?: ...}")
-        raw_id = data.get("id")
-        if raw_id is not None and (not isinstance(raw_id, (str, int)) or isinstance(raw_id, bool)):
-            raise CommandError("invalid_field", "'id' must be a string")
-        # The id is echoed in every answer: made encodable and short before anything uses it.
-        command_id = None if raw_id is None else safe_str(raw_id, MAX_ID_CHARS)
-        text = data.get("text")
-        if not isinstance(text, str):
-            raise CommandError("invalid_field", "'text' must be a string", command_id)
-    else:
-        text = body
-    if len(text) > max_chars:
-        raise CommandError("text_too_long", f"text is {len(text)} characters; the limit is {max_chars}", command_id)
-    if not text.strip():
-        raise CommandError("empty_text", "text is empty", command_id)
-    return Command(command_id or uuid.uuid4().hex, text, generated_id=not command_id)
 
 
 def _nodelay(client: mqtt.Client, userdata: Any, sock: Any) -> None:

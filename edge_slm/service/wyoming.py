@@ -3,8 +3,8 @@
 ``describe`` -> ``info`` with one intent program; ``transcript`` (or ``recognize``) -> ``intent``
 with Home Assistant's slot names as entities and our reply as its text (Home Assistant's intent
 handlers mostly set no speech of their own; it speaks this one), or ``not-recognized``; a compound command -> ``intents-start``, ``intent``...,
-``intents-stop``.  Understanding is the MQTT path's own (``parse_all`` + ``decide``), on one
-worker thread, with the same text limits.
+``intents-stop``.  Understanding is the MQTT path's own (``Understander``), on the one engine
+thread every channel shares, with the same text limits.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import logging
 import re
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import Any
 
@@ -32,39 +31,35 @@ from wyoming.intent import (
 from wyoming.server import AsyncEventHandler, AsyncServer
 
 from edge_slm import __version__
-from edge_slm.engine.compound import parse_all
-from edge_slm.engine.nlu import Engine, InputError, Parse
-from edge_slm.errors import ErrorCode
+from edge_slm.engine.nlu import Engine, Parse
+from edge_slm.errors import ErrorCode, RefusedInput
 from edge_slm.home.model import Resolution
 from edge_slm.service.config import Config
-from edge_slm.service.decide import decide
-from edge_slm.service.homefile import HomeFile
+from edge_slm.service.decide import Decision
 from edge_slm.service.limits import RateLimiter
+from edge_slm.service.understand import Understander
 
 log = logging.getLogger("edge_slm.service.wyoming")
 
 
-class Understanding:
-    """Text in, the actions to publish out: one worker, so the engine is never run twice at once."""
+class Channel:
+    """The Wyoming channel's door to understanding: its own rate limit, as for MQTT and Hermes (a
+    looping client cannot take the CPU), then the one engine thread every channel shares."""
 
-    def __init__(self, engine: Engine, config: Config, home: HomeFile) -> None:
-        self.engine, self.config, self.home = engine, config, home
-        self.executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="edge-slm-wyoming")
-        self.lock = threading.Lock()
-        # The channel's own bucket, as for MQTT and Hermes: a looping client cannot take the CPU.
+    def __init__(self, understander: Understander, config: Config) -> None:
+        self.understander, self.config = understander, config
         self.limiter = RateLimiter(config.limits.rate_per_second, config.limits.burst)
 
-    def understand(self, text: str) -> list[tuple[Parse, Resolution | None, Any]]:
+    @property
+    def engine(self) -> Engine:
+        return self.understander.engine
+
+    async def understand(self, text: str) -> list[Decision]:
+        """Raises RefusedInput (rate limited, or text the engine will not take)."""
         if not self.limiter.allow("wyoming"):
-            raise InputError(ErrorCode.RATE_LIMITED, f"more than {self.config.limits.rate_per_second:g} "
-                                                     "commands/s on the wyoming channel")
-        if len(text) > self.config.limits.max_text_chars:
-            raise InputError("text_too_long", f"text is {len(text)} characters")
-        with self.lock:
-            self.home.poll()
-            parses = parse_all(self.home.parser(self.engine), text)
-            return [decide(p, self.engine.responder, self.home.resolver, self.config.site.area or None,
-                           self.config.model.action_threshold) for p in parses]
+            raise RefusedInput(ErrorCode.RATE_LIMITED, f"more than {self.config.limits.rate_per_second:g} "
+                                                       "commands/s on the wyoming channel")
+        return await asyncio.wrap_future(self.understander.submit(text))
 
 
 # Home Assistant checks device_class against its own enums ("blinds" is "invalid slot info").
@@ -139,14 +134,14 @@ def info(engine: Engine) -> Info:
 
 
 class Handler(AsyncEventHandler):
-    def __init__(self, understanding: Understanding, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, channel: Channel, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.understanding = understanding
+        self.channel = channel
 
     async def handle_event(self, event: Event) -> bool:
         try:
             if Describe.is_type(event.type):
-                await self.write_event(info(self.understanding.engine).event())
+                await self.write_event(info(self.channel.engine).event())
                 return True
             if Transcript.is_type(event.type):
                 text = Transcript.from_event(event).text
@@ -164,16 +159,14 @@ class Handler(AsyncEventHandler):
 
     async def _answer(self, text: str) -> None:
         started = time.perf_counter()
-        loop = asyncio.get_running_loop()
         try:
-            judged = await loop.run_in_executor(self.understanding.executor,
-                                                partial(self.understanding.understand, text))
-        except InputError as exc:
+            decisions = await self.channel.understand(text)
+        except RefusedInput as exc:
             await self.write_event(NotRecognized(text=exc.message).event())
             return
-        actions = [(p, r) for p, r, _ in judged if p.recognized]
+        actions = [(d.parse, d.resolution) for d in decisions if d.recognized]
         if not actions:
-            await self.write_event(NotRecognized(text=judged[0][0].response).event())
+            await self.write_event(NotRecognized(text=decisions[0].parse.response).event())
         elif len(actions) == 1:
             await self.write_event(Intent(name=actions[0][0].intent, entities=entities(*actions[0]),
                                             text=speech(actions[0][0])).event())
@@ -187,13 +180,13 @@ class Handler(AsyncEventHandler):
                                     "latency_ms": round((time.perf_counter() - started) * 1000, 2)})
 
 
-async def serve(uri: str, understanding: Understanding, stop: asyncio.Event) -> None:
+async def serve(uri: str, channel: Channel, stop: asyncio.Event) -> None:
     """Serve until ``stop`` is set."""
     server = AsyncServer.from_uri(uri)
-    await server.start(partial(Handler, understanding))
+    await server.start(partial(Handler, channel))
     log.info("wyoming service listening", extra={"uri": uri})
     announcement = None
-    config = understanding.config
+    config = channel.config
     if config.wyoming.zeroconf:
         from edge_slm.service.announce import Announcement
 
@@ -208,14 +201,18 @@ async def serve(uri: str, understanding: Understanding, stop: asyncio.Event) -> 
 
 
 class WyomingThread:
-    """The service beside the MQTT daemon, in a thread of its own with its own event loop."""
+    """The service beside the MQTT daemon, in a thread of its own with its own event loop; a daemon
+    ``Component``: if it stops (a port in use, a crash), the daemon stops with it and says why."""
 
-    def __init__(self, uri: str, understanding: Understanding) -> None:
-        self.uri, self.understanding = uri, understanding
+    name = "wyoming"
+
+    def __init__(self, uri: str, channel: Channel) -> None:
+        self.uri, self.channel = uri, channel
         self.loop = asyncio.new_event_loop()
         self._stop = asyncio.Event()
+        self._stopping = False
         self.thread = threading.Thread(target=self._run, name="edge-slm-wyoming-server", daemon=True)
-        self.failed: BaseException | None = None
+        self.failed: str | None = None
 
     def start(self) -> "WyomingThread":
         self.thread.start()
@@ -224,13 +221,20 @@ class WyomingThread:
     def _run(self) -> None:
         asyncio.set_event_loop(self.loop)
         try:
-            self.loop.run_until_complete(serve(self.uri, self.understanding, self._stop))
-        except BaseException as exc:  # noqa: BLE001 - a port in use: said once, MQTT keeps working
-            self.failed = exc
-            log.error("wyoming service stopped", extra={"uri": self.uri, "reason": str(exc)})
+            self.loop.run_until_complete(serve(self.uri, self.channel, self._stop))
+        except BaseException as exc:  # noqa: BLE001 - reported through failure(), the daemon exits
+            self.failed = f"cannot serve {self.uri} ({getattr(exc, 'strerror', None) or exc})"
+            log.error("wyoming service stopped", extra={"uri": self.uri, "reason": self.failed})
+
+    def failure(self) -> str | None:
+        if self.failed is not None:
+            return self.failed
+        if not self.thread.is_alive() and self.thread.ident is not None and not self._stopping:
+            return "the server thread ended"
+        return None
 
     def stop(self) -> None:
+        self._stopping = True
         if self.thread.is_alive():
             self.loop.call_soon_threadsafe(self._stop.set)
             self.thread.join(5)
-        self.understanding.executor.shutdown(wait=False)

@@ -39,6 +39,11 @@ class Host(Protocol):
 
 
 class VoiceService:
+    """A daemon component: it starts or raises (the service then says why and exits), and once
+    running it keeps retrying the microphone rather than stopping."""
+
+    name = "voice"
+
     def __init__(self, config: Config, daemon: Host, pipeline: VoicePipeline | None = None,
                  microphone: Microphone | None = None) -> None:
         self.config = config
@@ -58,6 +63,11 @@ class VoiceService:
     def stop(self) -> None:
         self._stop.put(True)
         self._thread.join(5)
+
+    def failure(self) -> str | None:
+        if not self._thread.is_alive() and self._stop.empty():
+            return "the voice thread ended"
+        return None
 
     def _start_listening(self, payload: bytes) -> None:
         try:
@@ -115,11 +125,3 @@ class VoiceService:
         self.daemon.submit_utterance(request_id, heard.transcript.text, heard.end_of_speech,
                                      hermes.Context(site, session, request_id))
         self.session = None
-
-
-def start_voice(config: Config, daemon: Host) -> VoiceService | None:
-    try:
-        return VoiceService(config, daemon).start()
-    except Exception as exc:  # voice is optional: text over MQTT must keep working
-        log.error("voice disabled", extra={"reason": str(exc)})
-        return None
