@@ -322,3 +322,50 @@ def test_replies_name_what_was_resolved_in_its_own_words(engine, home_file: Path
     decision = decide(engine.parse(text), engine.responder, Resolver(load_home(home_file)), None, 0.8, engine.actions)
     parse, resolution, reason = decision.parse, decision.resolution, decision.reason
     assert reason is None and parse.response == reply, (parse.intent, [t.entity_id for t in resolution.targets])
+
+
+def test_domain_wide_commands_act_on_every_such_device_and_only_those_that_can(engine, tmp_path: Path) -> None:
+    """"all the lights" is every light; "in the house" is no area but the whole home; a power sensor
+    called "House Current" is never an action's target."""
+    from edge_slm.service.homefile import HomeFile
+    from edge_slm.service.understand import Understander
+
+    home = tmp_path / "home.yaml"
+    home.write_text(HOME + "  - {entity_id: sensor.house_current, name: House Current}\n"
+                           "  - {entity_id: cover.bedroom_blinds, name: Bedroom Blinds, area: bedroom, device_class: blind}\n")
+    understander = Understander(engine, HomeFile(str(home)))
+    lights = ["light.bedside", "light.grandmas_lamp", "light.kitchen_ceiling", "light.porch", "light.under_cabinet"]
+    for text in ("turn off all the lights", "turn off all the lights in the house", "activate every light in the home"):
+        (decision,) = understander.understand(text)
+        assert decision.recognized, text
+        assert sorted(t.entity_id for t in decision.resolution.targets) == lights, text
+    (off,) = understander.understand("turn off all the lights")
+    assert off.parse.response == "Turned off 5 lights"
+    (upstairs,) = understander.understand("turn off every light upstairs")
+    assert [t.entity_id for t in upstairs.resolution.targets] == ["light.bedside"]
+    (blinds,) = understander.understand("close all the blinds")
+    assert [t.entity_id for t in blinds.resolution.targets] == ["cover.bedroom_blinds"]  # not the garage door
+    (vague,) = understander.understand("turn off the lights")  # heard nowhere in particular: not the whole house
+    assert not vague.recognized
+
+
+def test_actions_only_target_domains_that_can_perform_them(engine) -> None:
+    """Every action intent of the bundle against every domain a home may hold."""
+    from edge_slm.home.model import Entity, Home
+    from edge_slm.home.resolve import ACTION_DOMAINS
+
+    domains = ["light", "switch", "fan", "cover", "lock", "climate", "media_player", "sensor", "binary_sensor",
+               "person", "weather", "camera", "valve", "scene"]
+    entities = tuple(Entity(f"{d}.thing", f"{d.replace('_', ' ')} thing", d, "kitchen") for d in domains)
+    from edge_slm.home.model import Area
+
+    resolver = Resolver(Home(areas=(Area("kitchen", "Kitchen"),), entities=entities,
+                             by_area={"kitchen": entities}))
+    for intent in engine.actions:
+        allowed = ACTION_DOMAINS[intent]
+        assert not allowed & {"sensor", "binary_sensor", "person", "weather", "camera"}, intent
+        for entity in entities:
+            parse = engine.parse(f"turn on the {entity.name}")
+            parse = type(parse)(parse.text, intent, 0.99, True, parse.slots, "")
+            targets = resolver.resolve(parse, None, engine.actions).targets
+            assert all(t.domain in allowed for t in targets), (intent, entity.entity_id, targets)

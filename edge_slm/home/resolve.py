@@ -47,9 +47,26 @@ _VERB_DOMAINS = {"open": {"cover", "valve", "lock"}, "close": {"cover", "valve"}
 _INTENT_DOMAINS = {"HassLightSet": {"light"}, "HassSetPosition": {"cover", "valve"},
                    "HassClimateSetTemperature": {"climate"}, "HassClimateGetTemperature": {"climate"},
                    "HassVacuumStart": {"vacuum"}, "HassVacuumReturnToBase": {"vacuum"}}
+# Domains whose entities can carry out each device intent, as Home Assistant's own handlers do: an
+# action never goes to an entity that cannot perform it (a power sensor called "House Current" is
+# never turned off). Intents not listed (a custom recipe's) are not narrowed.
+ACTION_DOMAINS = {
+    "HassTurnOn": frozenset({"light", "switch", "fan", "cover", "media_player", "input_boolean", "lock", "climate",
+                             "vacuum", "valve", "siren", "humidifier", "water_heater", "remote", "script", "scene",
+                             "automation", "group"}),
+    "HassLightSet": frozenset({"light"}),
+    "HassSetPosition": frozenset({"cover", "valve"}),
+}
+ACTION_DOMAINS["HassTurnOff"] = ACTION_DOMAINS["HassToggle"] = ACTION_DOMAINS["HassTurnOn"] - {"scene", "script"}
+# "all the lights", "every light", "lights in the whole house": the command's kind of device everywhere.
+_EVERYWHERE = re.compile(r"\b(all|every|everything|everywhere|whole (house|home|place)|entire (house|home))\b")
+_WHOLE_HOME = frozenset({"house", "home", "the house", "the home", "whole house", "whole home", "everywhere",
+                         "entire house", "entire home", "all rooms", "every room"})
 # Words that say what to do, not to what: left out when the whole command is matched against names.
 _COMMAND_WORDS = frozenset("""please can could would you will turn switch flip toggle put set make get start stop
     open close shut lock unlock on off of up down in at to for me it now again all the a an my our""".split())
+# Words that name no device or place of their own: "every room" must not find the "Living Room".
+_GENERIC_WORDS = frozenset("every each everything everywhere room rooms house home whole entire place".split())
 _ARTICLES = re.compile(r"\b(the|a|an|my|our|all|every)\b")
 _POSSESSIVE = re.compile(r"(\w)'s\b")
 
@@ -156,6 +173,12 @@ class Resolver:
             return Resolution()  # nothing in the home to resolve ("what's the weather")
         unresolved: list[str] = []
         area = floor = None
+        # Only with a kind of device said: "switch everything on" names nothing to act on.
+        said_kind = bool(set(re.findall(r"[a-z]+", parse.text.lower())) & _ALL_DOMAIN_WORDS) or "device_class" in slots
+        everywhere = said_kind and bool(_EVERYWHERE.search(parse.text.lower()))
+        if "area" in slots and " ".join(slots["area"].lower().split()) in _WHOLE_HOME:
+            everywhere = True  # "in the house": no area of the home, the whole of it
+            slots.pop("area")
         if "area" in slots:
             matches = self._areas.match(slots["area"])
             area = matches[0][0] if matches else None  # type: ignore[assignment]
@@ -212,13 +235,25 @@ class Resolver:
                 unresolved.append("name")
         else:
             place = area
-            if place is None and not unresolved and floor is None and site_area:
+            if place is None and not unresolved and floor is None and site_area and not everywhere:
                 place = self.site_area(site_area)  # "turn on the lights" heard in the kitchen
-            members = self._in_place(place, floor)
+            if place is None and floor is None and not unresolved and everywhere:
+                members = list(self.home.entities)  # "turn off all the lights": every one of them
+            else:
+                members = self._in_place(place, floor)
             # "turn off the kitchen" means its lights, as Home Assistant's own templates have it.
             wanted = domains or ({"light"} if parse.intent in ("HassTurnOn", "HassTurnOff", "HassToggle") else set())
-            targets = [self._target(e, 1.0) for e in members if not wanted or e.domain in wanted]
+            members = [e for e in members if not wanted or e.domain in wanted]
+            said_class = normalise(slots.get("device_class", ""))
+            if said_class and any(e.device_class == said_class for e in members):
+                members = [e for e in members if e.device_class == said_class]  # "the blinds", not the garage door
+            elif said_class and any(said_class in normalise(e.name).split() for e in members):
+                members = [e for e in members if said_class in normalise(e.name).split()]  # no classes: by name
+            targets = [self._target(e, 1.0) for e in members]
             area = place
+        capable = ACTION_DOMAINS.get(parse.intent) if parse.intent in actions else None
+        if capable is not None:
+            targets = [t for t in targets if t.domain in capable]
         needs = parse.recognized and parse.intent in actions and not targets
         return Resolution(tuple(targets), area, floor or (self.home.floor(area.floor) if area else None),
                           domains, tuple(unresolved), needs)
@@ -233,7 +268,8 @@ class Resolver:
 
     @staticmethod
     def _object_words(text: str) -> str:
-        return " ".join(w for w in re.findall(r"[\w']+", text.lower()) if w not in _COMMAND_WORDS)
+        return " ".join(w for w in re.findall(r"[\w']+", text.lower())
+                        if w not in _COMMAND_WORDS and w not in _GENERIC_WORDS)
 
     def _in_place(self, area: Area | None, floor: Floor | None) -> list[Entity]:
         if area is not None:

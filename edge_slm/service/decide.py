@@ -53,6 +53,11 @@ def decide(parse: Parse, responder: Responder, resolver: "Resolver | None", site
     if reason is not None:
         response = NEEDS_TARGET_RESPONSE if reason is Reason.NEEDS_TARGET else responder.render(None, {})
         return Decision(Parse(parse.text, parse.intent, parse.confidence, False, parse.slots, response), None, reason)
+    if resolution is not None and not resolution.name and not resolution.area and len(resolution.targets) > 1:
+        # "turn off all the lights": say what was done to how many ("Turned off 7 lights").
+        count = _count_reply(parse.intent, resolution)
+        if count:
+            parse = Parse(parse.text, parse.intent, parse.confidence, True, parse.slots, count)
     if resolution is not None and (resolution.name or resolution.area):
         values = {s.name: str(s.value) for s in parse.slots}
         if resolution.name:
@@ -74,6 +79,23 @@ _DOMAIN_REPLIES = {
     ("switch", "HassTurnOn"): ("Turned on the {name}", "Turned on the switches in the {area}"),
     ("switch", "HassTurnOff"): ("Turned off the {name}", "Turned off the switches in the {area}"),
 }
+
+
+_PLURALS = {"light": "lights", "switch": "switches", "fan": "fans", "cover": "covers", "media_player": "media players",
+            "lock": "locks", "climate": "thermostats", "vacuum": "vacuums", "valve": "valves"}
+_VERBS = {("cover", "HassTurnOn"): "Opened", ("cover", "HassTurnOff"): "Closed", ("valve", "HassTurnOn"): "Opened",
+          ("valve", "HassTurnOff"): "Closed", ("lock", "HassTurnOn"): "Locked", ("lock", "HassTurnOff"): "Unlocked"}
+_PLAIN_VERBS = {"HassTurnOn": "Turned on", "HassTurnOff": "Turned off", "HassToggle": "Toggled"}
+
+
+def _count_reply(intent: str, resolution: Resolution) -> str | None:
+    domains = {t.domain for t in resolution.targets}
+    domain = domains.pop() if len(domains) == 1 else None
+    verb = _VERBS.get((domain or "", intent)) or _PLAIN_VERBS.get(intent)
+    if verb is None:
+        return None
+    things = _PLURALS.get(domain or "", "devices")
+    return f"{verb} {len(resolution.targets)} {things}"
 
 
 def _domain_reply(intent: str, resolution: Resolution, values: dict[str, str]) -> str | None:
