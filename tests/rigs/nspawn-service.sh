@@ -21,17 +21,18 @@ if [ ! -f "$ROOT/.debootstrap-done" ]; then
     bookworm "$ROOT" "$MIRROR" >/dev/null
   touch "$ROOT/.debootstrap-done"
 fi
-if [ ! -f "$ROOT/.edge-slm-ready" ]; then
+if [ ! -f "$ROOT/.edge-slm-ready-2" ]; then
   chroot "$ROOT" python3 -m venv /opt/edge-slm/venv
+  # (ready-2: cryptography joined the core: the shipped bundle is signed and its signature always checked.)
   # Wheels fetched by the host's pip (its index and CA settings), installed offline in the root.
   rm -rf "$ROOT/opt/wheels" && mkdir -p "$ROOT/opt/wheels"
   python3 -m pip download -q --dest "$ROOT/opt/wheels" --only-binary=:all: --python-version 3.11 \
     --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 \
     --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
-    onnxruntime numpy 'tokenizers<0.23' 'paho-mqtt>=2.1,<3'
+    onnxruntime numpy 'tokenizers<0.23' 'paho-mqtt>=2.1,<3' 'cryptography>=42'
   chroot "$ROOT" env -u PIP_FIND_LINKS /opt/edge-slm/venv/bin/pip install -q --no-index --find-links /opt/wheels \
-    onnxruntime numpy 'tokenizers<0.23' 'paho-mqtt>=2.1,<3'
-  touch "$ROOT/.edge-slm-ready"
+    onnxruntime numpy 'tokenizers<0.23' 'paho-mqtt>=2.1,<3' 'cryptography>=42'
+  touch "$ROOT/.edge-slm-ready-2"
 fi
 
 # This checkout's runtime, units and a config; a short watchdog so the hang is seen quickly.
