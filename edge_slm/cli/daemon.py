@@ -129,7 +129,7 @@ def cmd_listen(args: argparse.Namespace) -> int:
     from edge_slm.errors import RefusedInput
     from edge_slm.service import logs
     from edge_slm.service.messages import ModelInfo, Source
-    from edge_slm.service.outbox import intent_messages
+    from edge_slm.service.outbox import printed_messages
     from edge_slm.service.understand import Understander
     from edge_slm.voice.asr import AsrError
     from edge_slm.voice.audio import AudioError, Microphone, read_wav, recording_chunks
@@ -166,12 +166,8 @@ def cmd_listen(args: argparse.Namespace) -> int:
                    "audio_s": round(heard.transcript.audio_seconds, 3),
                    "rtf": round(heard.transcript.real_time_factor, 4)}
             latency = (time.perf_counter() - heard.end_of_speech) * 1000
-            for decision, message in zip(decisions, intent_messages(
-                    uuid.uuid4().hex, decisions, Source.VOICE, model, latency, understander.home.resolver is not None,
-                    asr)):
-                body = message.to_dict()
-                if decision.reason is not None:
-                    body["reason"] = str(decision.reason)
+            for body in printed_messages(uuid.uuid4().hex, decisions, Source.VOICE, model, latency,
+                                         understander.home.resolver is not None, asr):
                 print(json.dumps(body, ensure_ascii=False), flush=True)
     except (AudioError, AsrError) as exc:
         print(f"edge-slm listen: {exc}", file=sys.stderr)

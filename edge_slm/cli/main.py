@@ -47,7 +47,7 @@ def cmd_parse(args: argparse.Namespace) -> int:
     from edge_slm.errors import RefusedInput
     from edge_slm.service.config import ConfigError
     from edge_slm.service.messages import ModelInfo, Source
-    from edge_slm.service.outbox import intent_messages
+    from edge_slm.service.outbox import printed_messages
 
     try:
         understanding = understander(args)
@@ -66,11 +66,8 @@ def cmd_parse(args: argparse.Namespace) -> int:
         except RefusedInput as exc:
             return {"error": {"code": str(exc.code), "message": exc.message}}, False
         latency = (time.perf_counter() - start) * 1000
-        messages = [m.to_dict() for m in intent_messages(uuid.uuid4().hex, decisions, Source.CLI, model, latency,
-                                                         understanding.home.resolver is not None)]
-        for message, decision in zip(messages, decisions):
-            if decision.reason is not None:
-                message["reason"] = str(decision.reason)
+        messages = printed_messages(uuid.uuid4().hex, decisions, Source.CLI, model, latency,
+                                    understanding.home.resolver is not None)
         first = dict(messages[0])
         if len(messages) > 1:
             first["actions"] = messages

@@ -155,6 +155,10 @@ class Engine:
         self._cache_size = cache_size
         self._cache_lock = Lock()
         self.max_text_chars = max_text_chars  # [limits] max_text_chars
+        # Intents that act on devices, from the manifest. Bundles built before it said so are Home
+        # Assistant bundles: their actions are Home Assistant's device intents.
+        self.actions = frozenset(self.manifest.actions if self.manifest.actions is not None
+                                 else LEGACY_ACTIONS & set(self.manifest.intents))
 
     # ------------------------------------------------------------------ load
     @classmethod
@@ -176,14 +180,6 @@ class Engine:
         tokenizer.enable_truncation(max_length=loaded.manifest.max_length)
         responder = Responder.from_dict(loaded.read_json("responses.json"))
         return cls(loaded, session, tokenizer, responder, threshold, cache_size, max_text_chars)
-
-    @property
-    def actions(self) -> frozenset[str]:
-        """Intents that act on devices, from the manifest. Bundles built before it said so are Home
-        Assistant bundles: their actions are Home Assistant's device intents."""
-        if self.manifest.actions is not None:
-            return frozenset(self.manifest.actions)
-        return LEGACY_ACTIONS & frozenset(self.manifest.intents)
 
     # ---------------------------------------------------------------- stages
     def encode(self, texts: list[str]) -> _Encoded:

@@ -20,8 +20,6 @@ from typing import Any
 
 from edge_slm.errors import EdgeSlmError, ErrorCode
 
-# Intents that act on devices: without a target (or an area) they are never published as intents.
-ACTION_INTENTS = frozenset({"HassTurnOn", "HassTurnOff", "HassToggle", "HassLightSet", "HassSetPosition"})
 
 
 class HomeError(EdgeSlmError):

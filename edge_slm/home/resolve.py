@@ -12,9 +12,8 @@ from dataclasses import dataclass, field
 
 from rapidfuzz import fuzz, process, utils
 
-from edge_slm.engine.nlu import Parse
+from edge_slm.engine.nlu import LEGACY_ACTIONS, Parse
 from edge_slm.home.model import (
-    ACTION_INTENTS,
     Area,
     Entity,
     Floor,
@@ -166,7 +165,7 @@ class Resolver:
                 found |= domains if not found else found & domains or found
         return frozenset(found | _INTENT_DOMAINS.get(parse.intent, set()))
 
-    def resolve(self, parse: Parse, site_area: str | None = None, actions: frozenset[str] = ACTION_INTENTS) -> Resolution:
+    def resolve(self, parse: Parse, site_area: str | None = None, actions: frozenset[str] = LEGACY_ACTIONS) -> Resolution:
         """``actions``: the bundle's intents that act on devices (the manifest's), which need a target."""
         slots = {s.name: s.raw for s in parse.slots}
         if not parse.recognized or not ({"name", "area", "floor"} & slots.keys()) and parse.intent not in actions:

@@ -237,15 +237,13 @@ class Daemon:
     def _error(self, code: ErrorCode, message: str, id: str | None = None, response_topic: str | None = None,
                correlation: bytes | None = None, delivery: Delivery | None = None) -> None:
         """Answer on the error topic; never raises (this is the path every other failure takes)."""
-        messages: list[Outgoing] = []
         try:
             messages = self.outbox.error(code, message, id, response_topic, correlation)
             log.info("rejected", extra={"code": str(code), "id": messages[0].payload.get("id")})
             self.transport.publish(messages, delivery)
         except Exception:  # noqa: BLE001
             log.exception("error answer could not be published", extra={"code": code})
-            if not messages:
-                self.transport.ack_now(delivery)
+            self.transport.ack_now(delivery)
 
     # ------------------------------------------------------------ escalation
     def _escalate(self, request: Request, parse: Parse) -> None:

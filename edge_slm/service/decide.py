@@ -69,41 +69,39 @@ def decide(parse: Parse, responder: Responder, resolver: "Resolver | None", site
     return Decision(parse, resolution)
 
 
-# What turning on or off means for devices that are not lights ("close the blinds in the office"
-# must not answer "Turned off the lights in the office").
-_DOMAIN_REPLIES = {
-    ("cover", "HassTurnOn"): ("Opened the {name}", "Opened the covers in the {area}"),
-    ("cover", "HassTurnOff"): ("Closed the {name}", "Closed the covers in the {area}"),
-    ("fan", "HassTurnOn"): ("Turned on the {name}", "Turned on the fans in the {area}"),
-    ("fan", "HassTurnOff"): ("Turned off the {name}", "Turned off the fans in the {area}"),
-    ("switch", "HassTurnOn"): ("Turned on the {name}", "Turned on the switches in the {area}"),
-    ("switch", "HassTurnOff"): ("Turned off the {name}", "Turned off the switches in the {area}"),
-}
-
-
-_PLURALS = {"light": "lights", "switch": "switches", "fan": "fans", "cover": "covers", "media_player": "media players",
-            "lock": "locks", "climate": "thermostats", "vacuum": "vacuums", "valve": "valves"}
+# What turning on or off means for each kind of device ("close the blinds in the office" must not
+# answer "Turned off the lights in the office"), and what to call several of them.
 _VERBS = {("cover", "HassTurnOn"): "Opened", ("cover", "HassTurnOff"): "Closed", ("valve", "HassTurnOn"): "Opened",
           ("valve", "HassTurnOff"): "Closed", ("lock", "HassTurnOn"): "Locked", ("lock", "HassTurnOff"): "Unlocked"}
 _PLAIN_VERBS = {"HassTurnOn": "Turned on", "HassTurnOff": "Turned off", "HassToggle": "Toggled"}
+_PLURALS = {"light": "lights", "switch": "switches", "fan": "fans", "cover": "covers", "media_player": "media players",
+            "lock": "locks", "climate": "thermostats", "vacuum": "vacuums", "valve": "valves"}
+# Kinds whose named or per-room replies are ours; lights keep the bundle's own templates.
+_OWN_REPLY_DOMAINS = frozenset({"cover", "fan", "switch"})
+
+
+def _one_domain(resolution: Resolution) -> str | None:
+    domains = {t.domain for t in resolution.targets}
+    return domains.pop() if len(domains) == 1 else None
+
+
+def _verb(domain: str | None, intent: str) -> str | None:
+    return _VERBS.get((domain or "", intent)) or _PLAIN_VERBS.get(intent)
 
 
 def _count_reply(intent: str, resolution: Resolution) -> str | None:
-    domains = {t.domain for t in resolution.targets}
-    domain = domains.pop() if len(domains) == 1 else None
-    verb = _VERBS.get((domain or "", intent)) or _PLAIN_VERBS.get(intent)
+    domain = _one_domain(resolution)
+    verb = _verb(domain, intent)
     if verb is None:
         return None
-    things = _PLURALS.get(domain or "", "devices")
-    return f"{verb} {len(resolution.targets)} {things}"
+    return f"{verb} {len(resolution.targets)} {_PLURALS.get(domain or '', 'devices')}"
 
 
 def _domain_reply(intent: str, resolution: Resolution, values: dict[str, str]) -> str | None:
-    domains = {t.domain for t in resolution.targets}
-    if len(domains) != 1:
+    domain = _one_domain(resolution)
+    if domain not in _OWN_REPLY_DOMAINS or intent not in ("HassTurnOn", "HassTurnOff"):
         return None
-    pair = _DOMAIN_REPLIES.get((domains.pop(), intent))
-    if pair is None:
-        return None
-    one, many = pair
-    return one.format(**values) if resolution.name else many.format(**values) if "area" in values else None
+    verb = _verb(domain, intent)
+    if resolution.name:
+        return f"{verb} the {values['name']}"
+    return f"{verb} the {_PLURALS[domain]} in the {values['area']}" if "area" in values else None

@@ -47,6 +47,19 @@ def intent_messages(id: str, decisions: Sequence[Decision], source: Source, mode
     return out
 
 
+def printed_messages(id: str, decisions: Sequence[Decision], source: Source, model: ModelInfo, latency_ms: float,
+                     home_loaded: bool, asr: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """What ``parse`` and ``listen`` print: each action's intent message, a refused one with its reason."""
+    out = []
+    for decision, message in zip(decisions, intent_messages(id, decisions, source, model, latency_ms, home_loaded,
+                                                            asr)):
+        body = message.to_dict()
+        if decision.reason is not None:
+            body["reason"] = str(decision.reason)
+        out.append(body)
+    return out
+
+
 @dataclass(frozen=True)
 class Outbox:
     topics: Topics
