@@ -217,6 +217,37 @@ def test_without_a_home_an_action_that_names_nothing_is_not_published(broker, st
     watch.close()
 
 
+@pytest.mark.parametrize("text,reply", [
+    ("turn off the porch light", "Turned off the porch light"),  # not "Turned off the porch"
+    ("turn off the garage fan", "Turned off the garage fan"),  # not "... the lights in the garage"
+    ("turn on the lights in the den", "Turned on the lights in the den"),
+    ("turn off the kitchen", "Turned off the lights in the kitchen"),  # a room alone: its lights
+    ("lock the front door", "Locked the front door"),
+    ("open the blinds in the office", "Opened the blinds in the office"),
+])
+def test_without_a_home_replies_say_what_was_said(engine, text: str, reply: str) -> None:
+    from edge_slm.service.understand import Understander
+
+    (decision,) = Understander(engine).understand(text)
+    assert decision.recognized and decision.parse.response == reply
+
+
+def test_without_a_home_the_room_a_command_came_from_goes_out_with_it(broker, start_daemon) -> None:
+    # A satellite's "turn on the lights" must not leave a bare domain for the consumer to apply
+    # to the whole house: the message and the reply say the room it was said in.
+    start_daemon(make_config(broker.port))
+    watch = Collector(broker.port, [f"{PREFIX}/#"])
+    watch.publish(f"{PREFIX}/command", json.dumps({"text": "turn on the lights", "id": "k", "area": "kitchen"}))
+    watch.publish(f"{PREFIX}/command", json.dumps({"text": "turn on the lights in the den", "id": "d",
+                                                   "area": "kitchen"}))
+    kitchen = _answers(watch, "k")
+    assert kitchen["intent"][0]["area"] == "kitchen" and "targets" not in kitchen["intent"][0]
+    assert kitchen["response"][0]["text"] == "Turned on the lights in the kitchen"
+    den = _answers(watch, "d")["intent"][0]  # the words name a room: the words win, no context area
+    assert "area" not in den and den["slots"][0]["value"] == "den"
+    watch.close()
+
+
 @pytest.mark.parametrize("text,expected", [
     ("turn off the kitchen lights and turn on the hallway lights",
      [("HassTurnOff", [("area", "kitchen")]), ("HassTurnOn", [("area", "hallway")])]),

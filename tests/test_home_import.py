@@ -96,3 +96,36 @@ def test_an_empty_or_missing_token_file_is_refused(tmp_path: Path) -> None:
     assert result.returncode == 2 and "is empty" in result.stderr
     result = _import(tmp_path, "--url", "http://127.0.0.1:1", "--token-file", str(tmp_path / "nope"), "--out", "-")
     assert result.returncode == 2 and "cannot read the token file" in result.stderr
+
+
+def test_devices_placed_in_an_area_are_written_with_their_satellite() -> None:
+    # A voice satellite in the kitchen, as Home Assistant's registries list it: the device (with
+    # its area) and its assist_satellite entity (no area of its own, not exposed to Assist).
+    recorded = registries()
+    satellite = {"id": "5f1e0c0ffee", "area_id": "kitchen", "name": "Voice PE", "name_by_user": "Kitchen Voice",
+                 "disabled_by": None}
+    unplaced = {"id": "0ddba11", "area_id": None, "name": "Somewhere", "name_by_user": None, "disabled_by": None}
+    entity = {"entity_id": "assist_satellite.kitchen_voice", "device_id": "5f1e0c0ffee", "area_id": None,
+              "options": {"conversation": {"should_expose": False}}, "aliases": [None]}
+    registries_with = Registries(floors=recorded.floors, areas=recorded.areas,
+                                 devices=recorded.devices + [satellite, unplaced],
+                                 entities=recorded.entities + [entity], states=recorded.states,
+                                 exposed=recorded.exposed)
+    data = home_data(registries_with)
+    assert {"id": "5f1e0c0ffee", "name": "Kitchen Voice", "area": "kitchen",
+            "satellite": "assist_satellite.kitchen_voice"} in data["devices"]
+    assert all(d["id"] != "0ddba11" for d in data["devices"])
+    from edge_slm.home.model import parse_home
+
+    home = parse_home(data, "imported")
+    assert home.area_of_device("5f1e0c0ffee").id == "kitchen"
+    assert home.area_of_device(None, "assist_satellite.kitchen_voice").id == "kitchen"
+    assert home.area_of_device("0ddba11") is None
+
+
+def test_a_device_in_an_area_the_home_does_not_have_is_refused_with_its_line() -> None:
+    from edge_slm.home.model import HomeError, parse_home
+
+    with pytest.raises(HomeError, match="area 'attic' of device d1"):
+        parse_home({"areas": [{"id": "kitchen", "name": "Kitchen"}],
+                    "devices": [{"id": "d1", "area": "attic", "__line__": 3}]}, "home.yaml")

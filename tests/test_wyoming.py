@@ -184,3 +184,55 @@ def test_device_classes_go_out_as_home_assistants_enums(said: str, sent: str | N
     from edge_slm.service.wyoming import device_class
 
     assert device_class(said) == sent
+
+
+SATELLITE_HOME = """
+areas:
+  - {id: kitchen, name: Kitchen}
+  - {id: hallway, name: Hallway}
+entities:
+  - {entity_id: light.kitchen_pendant, name: Kitchen Pendant, area: kitchen}
+  - {entity_id: light.kitchen_spots, name: Kitchen Spots, area: kitchen}
+  - {entity_id: light.hallway_light, name: Hallway Light, area: hallway}
+devices:
+  - {id: 5f1e0c0ffee, name: Kitchen Voice, area: kitchen, satellite: assist_satellite.kitchen_voice}
+  - {id: 77aa55hall, name: Hallway Voice, area: hallway}
+"""
+
+
+@pytest.mark.parametrize("context,area", [
+    ({"device_id": "5f1e0c0ffee", "conversation_id": "c"}, "Kitchen"),
+    ({"satellite_id": "assist_satellite.kitchen_voice"}, "Kitchen"),
+    ({"device_id": "77aa55hall"}, "Hallway"),
+    (None, None),  # no satellite, no [site] area: a bare "the lights" is not acted on
+    ({"device_id": "not-in-the-home"}, None),
+    ({"device_id": ["5f1e0c0ffee"]}, None),  # untrusted: only strings are ids
+    ({"device_id": "5f1e0c0ffee" * 40}, None),
+    ("5f1e0c0ffee", None),
+])
+def test_a_satellites_sentence_acts_in_the_satellites_room(engine, tmp_path: Path, context, area) -> None:
+    # Home Assistant names the satellite's device with each sentence; for an external agent's
+    # intent it does not narrow a bare domain to that room, so the area must go out with the intent.
+    from conftest import make_config
+
+    from edge_slm.service.homefile import HomeFile
+    from edge_slm.service.understand import Understander
+    from edge_slm.service.wyoming import Channel, WyomingThread
+
+    home = tmp_path / "home.yaml"
+    home.write_text(SATELLITE_HOME)
+    port = free_port()
+    running = WyomingThread(f"tcp://127.0.0.1:{port}", Channel(Understander(engine, HomeFile(str(home))),
+                                                               make_config(1883))).start()
+    try:
+        assert wait_port(port, 5)
+        (event,) = asyncio.run(_ask(port, Transcript(text="turn off the lights", context=context).event()))
+    finally:
+        running.stop()
+    if area is None:
+        assert NotRecognized.is_type(event.type)
+        return
+    intent = Intent.from_event(event)
+    assert intent.name == "HassTurnOff"
+    assert {e.name: e.value for e in intent.entities} == {"area": area, "domain": "light"}
+    assert area in (intent.text or "")

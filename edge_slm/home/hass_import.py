@@ -181,7 +181,22 @@ def home_data(registries: Registries, exposed_only: bool = True,
         if a.get("aliases"):
             item["aliases"] = sorted(a["aliases"])
         areas.append(item)
-    return {"floors": floors, "areas": areas, "entities": entities}
+    # Devices placed in an area, so that a command from a satellite (Home Assistant names its
+    # device_id and satellite_id with each sentence) acts in the satellite's room.
+    satellites = {e["device_id"]: e["entity_id"] for e in registries.entities
+                  if e.get("device_id") and str(e.get("entity_id", "")).startswith("assist_satellite.")}
+    area_ids = {a["id"] for a in areas}
+    placed = []
+    for d in registries.devices:
+        if d.get("area_id") in area_ids and not d.get("disabled_by"):
+            item = {"id": d["id"], "name": d.get("name_by_user") or d.get("name") or d["id"], "area": d["area_id"]}
+            if d["id"] in satellites:
+                item["satellite"] = satellites[d["id"]]
+            placed.append(item)
+    data: dict[str, Any] = {"floors": floors, "areas": areas, "entities": entities}
+    if placed:
+        data["devices"] = sorted(placed, key=lambda d: (d["area"], d["name"]))
+    return data
 
 
 def dump(data: dict[str, Any], source: str) -> str:

@@ -54,12 +54,31 @@ class Entity:
 
 
 @dataclass(frozen=True)
+class Device:
+    """A device placed in an area: where a satellite (or any device a command comes from) stands.
+    ``satellite``: its Assist satellite entity, which Home Assistant names beside the device."""
+
+    id: str
+    area: str
+    name: str = ""
+    satellite: str | None = None
+
+
+@dataclass(frozen=True)
 class Home:
     floors: tuple[Floor, ...] = ()
     areas: tuple[Area, ...] = ()
     entities: tuple[Entity, ...] = ()
     source: str = "<empty>"
     by_area: dict[str, tuple[Entity, ...]] = field(default_factory=dict, compare=False, repr=False)
+    devices: tuple[Device, ...] = ()
+
+    def area_of_device(self, device_id: str | None = None, satellite_id: str | None = None) -> Area | None:
+        """The area of the device (or satellite entity) a command came from; None when unknown."""
+        for device in self.devices:
+            if device_id and device.id == device_id or satellite_id and device.satellite == satellite_id:
+                return self.area(device.area)
+        return None
 
     def area(self, area_id: str | None) -> Area | None:
         return next((a for a in self.areas if a.id == area_id), None)
@@ -87,6 +106,7 @@ _FIELDS = {
     "floors": {"id", "name", "aliases"},
     "areas": {"id", "name", "floor", "aliases"},
     "entities": {"entity_id", "name", "aliases", "area", "domain", "device_class"},
+    "devices": {"id", "name", "area", "satellite"},
 }
 
 
@@ -130,12 +150,12 @@ def parse_home(data: Any, source: str) -> Home:
         tables[section] = items
     floors = []
     for f in tables["floors"]:
-        where = f"{source}:{f['__line__']}"
+        where = f"{source}:{f.get('__line__', '?')}"
         floors.append(Floor(_text(f, "id", where) or "", _text(f, "name", where) or "", _aliases(f, where)))
     floor_ids = {f.id for f in floors}
     areas = []
     for a in tables["areas"]:
-        where = f"{source}:{a['__line__']}"
+        where = f"{source}:{a.get('__line__', '?')}"
         floor = _text(a, "floor", where, required=False)
         if floor is not None and floor not in floor_ids:
             raise HomeError(f"{where}: area floor '{floor}' is not one of the floors ({', '.join(sorted(floor_ids))})")
@@ -144,7 +164,7 @@ def parse_home(data: Any, source: str) -> Home:
     entities = []
     seen: set[str] = set()
     for e in tables["entities"]:
-        where = f"{source}:{e['__line__']}"
+        where = f"{source}:{e.get('__line__', '?')}"
         entity_id = _text(e, "entity_id", where) or ""
         if "." not in entity_id:
             raise HomeError(f"{where}: entity_id '{entity_id}' must be domain.object_id (like light.porch)")
@@ -157,7 +177,16 @@ def parse_home(data: Any, source: str) -> Home:
         domain = _text(e, "domain", where, required=False) or entity_id.split(".", 1)[0]
         entities.append(Entity(entity_id, _text(e, "name", where) or "", domain, area, _aliases(e, where),
                                _text(e, "device_class", where, required=False)))
-    for kind, ids in (("floor", [f.id for f in floors]), ("area", [a.id for a in areas])):
+    devices = []
+    for d in tables["devices"]:
+        where = f"{source}:{d.get('__line__', '?')}"
+        area = _text(d, "area", where) or ""
+        if area not in area_ids:
+            raise HomeError(f"{where}: area '{area}' of device {d.get('id')} is not one of the areas")
+        devices.append(Device(_text(d, "id", where) or "", area, _text(d, "name", where, required=False) or "",
+                              _text(d, "satellite", where, required=False)))
+    for kind, ids in (("floor", [f.id for f in floors]), ("area", [a.id for a in areas]),
+                      ("device", [d.id for d in devices])):
         duplicates = sorted({i for i in ids if ids.count(i) > 1})
         if duplicates:
             raise HomeError(f"{source}: {kind} id(s) {', '.join(duplicates)} appear twice")
@@ -165,7 +194,8 @@ def parse_home(data: Any, source: str) -> Home:
     for entity in entities:
         if entity.area:
             by_area.setdefault(entity.area, []).append(entity)
-    return Home(tuple(floors), tuple(areas), tuple(entities), source, {k: tuple(v) for k, v in by_area.items()})
+    return Home(tuple(floors), tuple(areas), tuple(entities), source, {k: tuple(v) for k, v in by_area.items()},
+                tuple(devices))
 
 
 def load_home(path: str | Path) -> Home:

@@ -21,25 +21,14 @@ from edge_slm.home.model import (
     Resolution,
     Target,
 )
+from edge_slm.home.words import ALL_DOMAIN_WORDS as _ALL_DOMAIN_WORDS
+from edge_slm.home.words import DOMAIN_WORDS as _DOMAIN_WORDS
 
 MATCH_CUTOFF = 80.0
 TIE_MARGIN = 2.0
 WORD_CUTOFF = 75.0  # one word against the home's words: "kitchn" still finds "kitchen"  # scores this close to the best are the same match: all of them are targets
 
 
-# What the words say about the domain ("lights" -> light); checked on whole words.
-_DOMAIN_WORDS = {
-    "light": {"light", "lights", "lamp", "lamps", "bulb", "bulbs", "chandelier", "sconce"},
-    "fan": {"fan", "fans"},
-    "cover": {"blind", "blinds", "curtain", "curtains", "shade", "shades", "shutter", "shutters", "awning",
-              "garage", "gate", "skylight", "cover", "covers"},
-    "lock": {"lock", "locks", "deadbolt"},
-    "climate": {"thermostat", "heating", "ac", "hvac", "heat"},
-    "media_player": {"tv", "television", "speaker", "speakers", "stereo", "radio"},
-    "vacuum": {"vacuum", "roomba"},
-    "switch": {"plug", "plugs", "outlet", "outlets"},  # not "switch": it is the verb far more often
-}
-_ALL_DOMAIN_WORDS = frozenset().union(*_DOMAIN_WORDS.values())
 _VERB_DOMAINS = {"open": {"cover", "valve", "lock"}, "close": {"cover", "valve"}, "shut": {"cover", "valve"},
                  "lock": {"lock"}, "unlock": {"lock"}, "raise": {"cover"}, "lower": {"cover"},
                  "dim": {"light"}, "brighten": {"light"}}

@@ -5,12 +5,14 @@ Shared by the daemon and ``edge-slm home eval``, so what is measured is what is 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from edge_slm.engine.nlu import Parse
 from edge_slm.engine.respond import Responder
 from edge_slm.home.model import Resolution
+from edge_slm.home.words import ALL_DOMAIN_WORDS, domain_of_word
 from edge_slm.service.messages import Reason
 
 if TYPE_CHECKING:
@@ -22,11 +24,14 @@ NEEDS_TARGET_RESPONSE = "Which device do you mean?"
 @dataclass(frozen=True)
 class Decision:
     """What becomes of one action of a command: its parse (with the reply), what in the home it acts
-    on (None without a home), and why it is not acted on (None when it is, or when out of scope)."""
+    on (None without a home), and why it is not acted on (None when it is, or when out of scope).
+    ``area``: without a home, the room an action that names no place acts in (the satellite's or
+    ``[site] area``), so that what acts on it is never left with a bare, house-wide domain."""
 
     parse: Parse
     resolution: Resolution | None = None
     reason: Reason | None = None
+    area: str | None = None
 
     @property
     def recognized(self) -> bool:
@@ -47,9 +52,13 @@ def decide(parse: Parse, responder: Responder, resolver: "Resolver | None", site
         resolution = resolver.resolve(parse, site_area, actions)
         if resolution.needs_target:
             reason = Reason.NEEDS_TARGET
-    elif reason is None and parse.intent in actions and not site_area \
-            and not {"name", "area", "floor"} & {s.name for s in parse.slots}:
-        reason = Reason.NEEDS_TARGET  # no home to resolve against, and nothing said names a device or place
+    elif reason is None and parse.intent in actions and not {"name", "area", "floor"} & {s.name for s in parse.slots}:
+        if not site_area:
+            reason = Reason.NEEDS_TARGET  # no home to resolve against, and nothing said names a device or place
+        else:  # "turn off the lights" from the kitchen: the kitchen's, said so in the message and the reply
+            values = {s.name: str(s.value) for s in parse.slots} | {"area": site_area}
+            reply = _said_reply(parse, site_area) or responder.render(parse.intent, values)
+            return Decision(Parse(parse.text, parse.intent, parse.confidence, True, parse.slots, reply), area=site_area)
     if reason is not None:
         response = NEEDS_TARGET_RESPONSE if reason is Reason.NEEDS_TARGET else responder.render(None, {})
         return Decision(Parse(parse.text, parse.intent, parse.confidence, False, parse.slots, response), None, reason)
@@ -66,6 +75,8 @@ def decide(parse: Parse, responder: Responder, resolver: "Resolver | None", site
             values["area"] = resolution.area.name
         reply = _domain_reply(parse.intent, resolution, values) or responder.render(parse.intent, values)
         parse = Parse(parse.text, parse.intent, parse.confidence, True, parse.slots, reply)
+    elif resolver is None and (said := _said_reply(parse)):
+        parse = Parse(parse.text, parse.intent, parse.confidence, True, parse.slots, said)
     return Decision(parse, resolution)
 
 
@@ -105,3 +116,38 @@ def _domain_reply(intent: str, resolution: Resolution, values: dict[str, str]) -
     if resolution.name:
         return f"{verb} the {values['name']}"
     return f"{verb} the {_PLURALS[domain]} in the {values['area']}" if "area" in values else None
+
+
+_WORD = re.compile(r"[a-z]+")
+
+
+def _said_reply(parse: Parse, area: str | None = None) -> str | None:
+    """Without a home, a reply in the words said, where the bundle's templates would guess the kind
+    of device ("turn off the porch light": "Turned off the porch light", not "... the porch"; "turn
+    off the garage fan": not "Turned off the lights in the garage"). None: the templates answer."""
+    text, lower = parse.text, parse.text.lower()
+    if parse.intent not in _PLAIN_VERBS:
+        return None
+    places = [s for s in parse.slots if s.name in ("name", "area", "floor") and 0 <= s.start < s.end <= len(text)]
+    if not places:
+        nouns = [w for w in _WORD.findall(lower) if w in ALL_DOMAIN_WORDS]
+        return f"{_verb(domain_of_word(nouns[-1]), parse.intent)} the {nouns[-1]} in the {area}" \
+            if area and nouns else None
+    start, end = min(s.start for s in places), max(s.end for s in places)
+    after = re.match(r"\s+([a-z]+)\b", lower[end:])
+    if after and after.group(1) in ALL_DOMAIN_WORDS:  # "porch" + " light"
+        end += after.end()
+    before = re.search(r"\b([a-z]+)\s+(?:in|on|of|at)\s+(?:the\s+)?$", lower[:start])
+    if before and before.group(1) in ALL_DOMAIN_WORDS:  # "lights in the " + "den"
+        start = before.start()
+    phrase = " ".join(text[start:end].split())
+    nouns = [w for w in _WORD.findall(phrase.lower()) if w in ALL_DOMAIN_WORDS]
+    if not nouns and not any(s.name == "name" for s in places):
+        return None  # "turn off the kitchen": its lights, as the templates say
+    # The head noun says the kind: "the garage fan" is a fan, "the lights in the den" lights.
+    head = nouns[0] if before and before.group(1) in ALL_DOMAIN_WORDS else (nouns[-1] if nouns else None)
+    domain = domain_of_word(head) if head else _VERB_DOMAIN.get(lower.split()[0])  # "lock the front door"
+    return f"{_verb(domain, parse.intent)} the {phrase}"
+
+
+_VERB_DOMAIN = {"lock": "lock", "unlock": "lock", "open": "cover", "close": "cover", "shut": "cover"}

@@ -107,8 +107,9 @@ class IntentMessage:
     @staticmethod
     def from_parse(parse: Parse, *, id: str, source: Source, model: ModelInfo, latency_ms: float,
                    asr: dict[str, Any] | None = None, resolution: Resolution | None = None, index: int = 0,
-                   count: int = 1) -> "IntentMessage":
-        home: dict[str, Any] = {}
+                   count: int = 1, area: str | None = None) -> "IntentMessage":
+        """``area``: without a home, the room the action acts in (see ``Decision.area``)."""
+        home: dict[str, Any] = {"area": area}
         if resolution is not None:
             home = {"targets": resolution.targets, "area": resolution.area.id if resolution.area else None,
                     "floor": resolution.floor.id if resolution.floor else None, "unresolved": resolution.unresolved}
@@ -126,9 +127,11 @@ class IntentMessage:
                 "slots": [slot_to_dict(s) for s in self.slots], "model": self.model.to_dict(),
                 "latency_ms": self.latency_ms, "time": self.time, "response": self.response,
                 "index": self.index, "count": self.count}
+        if self.targets is not None or self.area is not None:
+            data["area"] = self.area
         if self.targets is not None:
             data["targets"] = [t.to_dict() for t in self.targets]
-            data["area"], data["floor"] = self.area, self.floor
+            data["floor"] = self.floor
             if self.unresolved:
                 data["unresolved"] = list(self.unresolved)
         if self.asr is not None:

@@ -43,7 +43,8 @@ def intent_messages(id: str, decisions: Sequence[Decision], source: Source, mode
         if resolution is None and home_loaded and decision.recognized:
             resolution = Resolution()  # a home is loaded: targets are always present, empty here
         out.append(IntentMessage.from_parse(decision.parse, id=id, source=source, model=model, latency_ms=latency_ms,
-                                            resolution=resolution, index=index, count=len(decisions), asr=asr))
+                                            resolution=resolution, index=index, count=len(decisions), asr=asr,
+                                            area=decision.area))
     return out
 
 

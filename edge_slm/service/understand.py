@@ -63,6 +63,13 @@ class Understander:
         return [decide(p, self.engine.responder, resolver, area or self.site_area or None,
                        self.action_threshold, self.engine.actions) for p in parses]
 
+    def area_of_device(self, device_id: str | None, satellite_id: str | None = None) -> str | None:
+        """The area id of the device a command came from (Home Assistant names the satellite's
+        device with each sentence), from the home's devices; None without a home or when unknown."""
+        resolver = self.home.resolver
+        area = resolver.home.area_of_device(device_id, satellite_id) if resolver is not None else None
+        return area.id if area is not None else None
+
     def submit(self, text: str, area: str | None = None, intents: Sequence[str] | None = None) -> Future:
         """``understand`` on the one engine thread; the MQTT worker, Wyoming and voice all come here."""
         return self._pool().submit(self.understand, text, area, intents)

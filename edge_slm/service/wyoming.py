@@ -54,12 +54,27 @@ class Channel:
     def engine(self) -> Engine:
         return self.understander.engine
 
-    async def understand(self, text: str) -> list[Decision]:
-        """Raises RefusedInput (rate limited, or text the engine will not take)."""
+    async def understand(self, text: str, context: object = None) -> list[Decision]:
+        """``context``: the Transcript's, where Home Assistant names the satellite's device; its area
+        (from the home) is the room the command was said in. Raises RefusedInput (rate limited, or
+        text the engine will not take)."""
         if not self.limiter.allow("wyoming"):
             raise RefusedInput(ErrorCode.RATE_LIMITED, f"more than {self.config.limits.rate_per_second:g} "
                                                        "commands/s on the wyoming channel")
-        return await asyncio.wrap_future(self.understander.submit(text))
+        device_id, satellite_id = source_ids(context)
+        area = self.understander.area_of_device(device_id, satellite_id) if device_id or satellite_id else None
+        return await asyncio.wrap_future(self.understander.submit(text, area))
+
+
+MAX_ID_CHARS = 128
+
+
+def source_ids(context: object) -> tuple[str | None, str | None]:
+    """The device and satellite ids of an untrusted Transcript context (anything else: None)."""
+    if not isinstance(context, dict):
+        return None, None
+    ids = (context.get("device_id"), context.get("satellite_id"))
+    return tuple(i if isinstance(i, str) and 0 < len(i) <= MAX_ID_CHARS else None for i in ids)  # type: ignore
 
 
 # Home Assistant checks device_class against its own enums ("blinds" is "invalid slot info").
@@ -143,13 +158,15 @@ class Handler(AsyncEventHandler):
             if Describe.is_type(event.type):
                 await self.write_event(info(self.channel.engine).event())
                 return True
+            context = None
             if Transcript.is_type(event.type):
-                text = Transcript.from_event(event).text
+                transcript = Transcript.from_event(event)
+                text, context = transcript.text, transcript.context
             elif Recognize.is_type(event.type):
                 text = Recognize.from_event(event).text
             else:
                 return True  # events of other programs: not ours to answer, and no reason to hang up
-            await self._answer(text)
+            await self._answer(text, context)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             # A malformed event from a client: answered, logged, connection kept.
             log.warning("bad wyoming event", extra={"type": str(getattr(event, "type", "?"))[:64],
@@ -157,10 +174,10 @@ class Handler(AsyncEventHandler):
             await self.write_event(NotRecognized(text="Sorry, that request was malformed.").event())
         return True
 
-    async def _answer(self, text: str) -> None:
+    async def _answer(self, text: str, context: object = None) -> None:
         started = time.perf_counter()
         try:
-            decisions = await self.channel.understand(text)
+            decisions = await self.channel.understand(text, context)
         except RefusedInput as exc:
             await self.write_event(NotRecognized(text=exc.message).event())
             return
