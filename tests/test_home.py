@@ -400,3 +400,75 @@ def test_actions_only_target_domains_that_can_perform_them(engine) -> None:
             parse = type(parse)(parse.text, intent, 0.99, True, parse.slots, "")
             targets = resolver.resolve(parse, None, engine.actions).targets
             assert all(t.domain in allowed for t in targets), (intent, entity.entity_id, targets)
+
+
+@pytest.mark.parametrize("text,reply", [
+    ("set the brightness of the kitchen lights to 250 percent", "Brightness must be from 0 to 100 percent, not 250"),
+    ("set the temperature to 300 degrees", "Temperature must be from 0 to 100 degrees, not 300"),
+])
+def test_a_number_no_device_takes_is_never_published(engine, text: str, reply: str) -> None:
+    from edge_slm.service.messages import Reason
+    from edge_slm.service.understand import Understander
+
+    (decision,) = Understander(engine, site_area="kitchen").understand(text)
+    assert not decision.recognized and decision.reason is Reason.INVALID_VALUE
+    assert decision.parse.response == reply
+
+
+def test_every_numeric_value_checked_is_one_the_engine_can_give() -> None:
+    from edge_slm.engine.nlu import NUMERIC_SLOTS
+    from edge_slm.service.decide import _RANGES
+
+    assert set(_RANGES) <= NUMERIC_SLOTS
+
+
+NEWCOMER_HOME = """
+areas:
+  - {id: living_room, name: Living Room}
+  - {id: bedroom, name: Bedroom}
+  - {id: kitchen, name: Kitchen}
+entities:
+  - {entity_id: media_player.living_room_tv, name: Living Room TV, area: living_room}
+  - {entity_id: light.bedroom_lamp, name: Bedroom Lamp, area: bedroom}
+  - {entity_id: light.kitchen_ceiling, name: Kitchen Ceiling, area: kitchen}
+  - {entity_id: climate.hallway_thermostat, name: Hallway Thermostat, aliases: [heating]}
+  - {entity_id: lock.back_door, name: Back Door}
+"""
+
+
+@pytest.mark.parametrize("text,intent,targets,reply,reason", [
+    # The room said constrains the name: never the living room's TV for the bedroom.
+    ("turn on the tv in the bedroom", None, [], "There is no tv in the Bedroom", "needs_target"),
+    ("turn on the tv in the living room", "HassTurnOn", ["media_player.living_room_tv"], None, None),
+    # A thermostat by its alias, or the only one the home has.
+    ("set the heating to 21", "HassClimateSetTemperature", ["climate.hallway_thermostat"], None, None),
+    ("set the temperature to 21 degrees", "HassClimateSetTemperature", ["climate.hallway_thermostat"], None, None),
+    ("lock the back door", "HassTurnOn", ["lock.back_door"], "Locked the Back Door", None),
+    # Words that say the opposite of the action: not acted on.
+    ("make the kitchen dark", None, [], None, "contradicted"),
+    ("turn up the music", None, [], None, "contradicted"),
+    ("pause the music", "HassMediaPause", [], None, None),
+])
+def test_a_newcomers_home_gets_what_was_meant_or_nothing(engine, tmp_path: Path, text: str, intent, targets,
+                                                         reply, reason) -> None:
+    from edge_slm.service.homefile import HomeFile
+    from edge_slm.service.understand import Understander
+
+    home = tmp_path / "home.yaml"
+    home.write_text(NEWCOMER_HOME)
+    (decision,) = Understander(engine, HomeFile(str(home))).understand(text)
+    assert (decision.parse.intent if decision.recognized else None) == intent
+    assert sorted(t.entity_id for t in (decision.resolution.targets if decision.resolution else ())) == targets
+    assert (str(decision.reason) if decision.reason else None) == reason
+    if reply is not None:
+        assert decision.parse.response == reply
+
+
+def test_a_compound_commands_parts_are_judged_on_their_own_words(engine, home_file: Path) -> None:
+    # "off" in the first part says nothing against the second part's "turn on".
+    from edge_slm.service.homefile import HomeFile
+    from edge_slm.service.understand import Understander
+
+    decisions = Understander(engine, HomeFile(str(home_file))).understand(
+        "turn off the kitchen lights and turn on the porch light")
+    assert [d.parse.intent for d in decisions if d.recognized] == ["HassTurnOff", "HassTurnOn"]

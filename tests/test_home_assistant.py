@@ -282,3 +282,72 @@ def test_discovery_text_entity_fires_the_event_and_the_blueprint_acts(rig: Rig) 
     ha.wait_state("light.hallway_light", "on")
     rig.publish(f"edge-slm/{SITE}/command", {"id": "bp-2", "text": "open the office blinds"})
     ha.wait_state("cover.office_blinds", "open")
+
+
+def test_every_light_a_satellites_room_and_questions_side_by_side_with_home_assistants_agent(rig: Rig) -> None:
+    """The sentences people say most, to Home Assistant's own agent and to edge-slm as its agent,
+    from the same home and the same satellite: ours must do the right thing wherever its agent does."""
+    ha = rig.ha
+    ours = next(s["entity_id"] for s in ha.rest("GET", "/api/states") if s["entity_id"].startswith("conversation.")
+                and s["entity_id"] != "conversation.home_assistant")
+    lights = ["light.kitchen_pendant", "light.kitchen_spots", "light.hallway_light", "light.reading_lamp"]
+    kitchen = {"light.kitchen_pendant", "light.kitchen_spots"}
+    # This daemon's own device (the kitchen speaker) placed in the kitchen, as a satellite is; the
+    # home imported again, and the daemon takes the new file up without a restart.
+    device = next(d for d in ha.ws([{"type": "config/device_registry/list"}])[0] if ["mqtt", NODE] in d["identifiers"])
+    area = next(a["area_id"] for a in ha.ws([{"type": "config/area_registry/list"}])[0] if a["name"] == "Kitchen")
+    ha.ws([{"type": "config/device_registry/update", "device_id": device["id"], "area_id": area}])
+    token_file = rig.workdir / "ha.token"
+    imported = subprocess.run([sys.executable, "-m", "edge_slm", "home", "import", "--url", ha.url,
+                               "--token-file", str(token_file), "--out", str(rig.home_file)],
+                              capture_output=True, text=True, timeout=60)
+    assert imported.returncode == 0, imported.stderr
+    placed = {d["id"]: d["area"] for d in yaml.safe_load(rig.home_file.read_text()).get("devices", [])}
+    assert placed.get(device["id"]) == area
+    time.sleep(3)  # the daemon polls its home file every 2 s
+
+    def switch(entity_ids: list[str], on: bool) -> None:
+        for eid in entity_ids:
+            rig.call("homeassistant", "turn_on" if on else "turn_off", entity_id=eid)
+            ha.wait_state(eid, "on" if on else "off")
+
+    def ask(agent: str, text: str, device_id: str | None = None) -> dict[str, Any]:
+        body = {"text": text, "language": "en", "agent_id": agent}
+        if device_id:
+            body["device_id"] = device_id
+        return ha.rest("POST", "/api/conversation/process", body)["response"]
+
+    def on() -> set[str]:
+        time.sleep(0.5)
+        return {eid for eid in lights if ha.state(eid)["state"] == "on"}
+
+    outcomes: dict[str, dict[str, Any]] = {}
+    for who, agent in (("home_assistant", "conversation.home_assistant"), ("edge_slm", ours)):
+        got: dict[str, Any] = {}
+        switch(lights, True)
+        ask(agent, "turn off all the lights")
+        got["turn off all the lights"] = on() == set()
+        switch(lights, True)
+        ask(agent, "turn off the lights", device["id"])
+        got["turn off the lights (kitchen satellite)"] = on() == set(lights) - kitchen
+        switch(lights, True)
+        ask(agent, "turn off the lights in here", device["id"])
+        got["turn off the lights in here (kitchen satellite)"] = on() == set(lights) - kitchen
+        switch(["light.hallway_light"], True)
+        yes = ask(agent, "is the hallway light on")["speech"]["plain"]["speech"]
+        switch(["light.hallway_light"], False)
+        no = ask(agent, "is the hallway light on")["speech"]["plain"]["speech"]
+        got["is the hallway light on"] = yes.lower().startswith("yes") and no.lower().startswith("no")
+        got["answers"] = [yes, no]
+        switch(["light.kitchen_pendant"], True)
+        switch(["light.kitchen_spots", "light.hallway_light", "light.reading_lamp"], False)
+        anyone = ask(agent, "are any lights on")["speech"]["plain"]["speech"]
+        got["are any lights on"] = anyone.lower().startswith("yes") and "pendant" in anyone.lower()
+        got["answers"].append(anyone)
+        outcomes[who] = got
+    (rig.workdir / "side-by-side.json").write_text(json.dumps(outcomes, indent=1))
+    print(json.dumps(outcomes, indent=1))
+    for sentence, right in outcomes["home_assistant"].items():
+        if right is True:  # wherever Home Assistant's own agent does the right thing, so do we
+            assert outcomes["edge_slm"][sentence] is True, (sentence, outcomes, rig.daemon_log())
+    assert all(v is True for k, v in outcomes["edge_slm"].items() if k != "answers"), (outcomes, rig.daemon_log())

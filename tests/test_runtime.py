@@ -209,3 +209,19 @@ def test_every_intent_has_its_own_reply_and_questions_never_get_done(engine: Eng
     for text, reply in [("what time is it", "Checking the time"), ("what's the date today", "Checking the date")]:
         parse = engine.parse(text)
         assert parse.recognized and parse.response == reply, (text, parse.intent, parse.response)
+
+
+@pytest.mark.parametrize("text,slot,value", [
+    ("set the bedroom blinds to half", "position", 50),  # not 0.5 (the blueprint's int made it 0: closed)
+    ("set the kitchen lights to half brightness", "brightness", 50),
+    ("set the living room lights to three quarters", "brightness", 75),  # the model tags "three" only
+    ("set the volume to a third", "volume_level", 33),
+    ("set a timer for half an hour", "minutes", 30),
+    ("set a timer for a quarter of an hour", "minutes", 15),  # no slot from the model at all
+    ("set a timer for one and a half hours", "minutes", 30),  # beside hours 1
+    ("set a timer for half a minute", "seconds", 30),
+    ("set the lights to fifty percent", "brightness", 50),
+])
+def test_parts_said_in_words_are_the_numbers_devices_take(engine, text: str, slot: str, value: int) -> None:
+    parse = engine.parse(text)
+    assert parse.slot_values().get(slot) == value, parse.slots

@@ -61,7 +61,34 @@ def test_a_transcript_gives_an_intent_with_home_assistants_slot_names(service: i
     (event,) = asyncio.run(_ask(service, Transcript(text="set the living room lights to fifty percent").event()))
     intent = Intent.from_event(event)
     assert intent.name == "HassLightSet" and intent.text  # what Home Assistant speaks
-    assert {e.name: e.value for e in intent.entities} == {"area": "living room", "brightness": 50}
+    # "lights": the domain goes out too, so that nothing else in the living room is touched.
+    assert {e.name: e.value for e in intent.entities} == {"area": "living room", "brightness": 50, "domain": "light"}
+
+
+@pytest.mark.parametrize("text,kind", [
+    ("is the hallway light on", "yes_no"), ("are any lights on", "any"), ("are all the lights off", "all"),
+    ("which lights are on", "which"), ("how many lights are on", "how_many"),
+])
+def test_questions_are_answered_with_our_own_templates_never_the_users_words(service: int, text: str,
+                                                                              kind: str) -> None:
+    from edge_slm.service.answers import TEMPLATES
+
+    (event,) = asyncio.run(_ask(service, Transcript(text=text).event()))
+    intent = Intent.from_event(event)
+    assert intent.name == "HassGetState" and intent.text == TEMPLATES[kind]
+    entities = {e.name: e.value for e in intent.entities}
+    assert entities["domain"] == "light" and entities["state"] in ("on", "off")
+
+
+def test_a_question_with_template_code_in_it_carries_it_only_as_a_slot(service: int) -> None:
+    from edge_slm.service.answers import TEMPLATES
+
+    (event,) = asyncio.run(_ask(service, Transcript(text="is the {{ states.lock }} light on").event()))
+    if Intent.is_type(event.type):
+        intent = Intent.from_event(event)
+        assert intent.text in TEMPLATES.values()
+    else:
+        assert "{{" not in (NotRecognized.from_event(event).text or "")
 
 
 def test_a_compound_command_is_intents_start_intents_stop(service: int) -> None:

@@ -83,5 +83,5 @@ def _respond(engine: "Engine", parses: list[Parse]) -> list[Parse]:
 
 def _shift(parse: Parse, offset: int, whole: str) -> Parse:
     """The whole command's text, and slot offsets into it, so every part's spans point into one text."""
-    return replace(parse, text=whole, slots=tuple(Slot(s.name, s.value, s.raw, s.start + offset, s.end + offset, s.confidence)
+    return replace(parse, text=whole, span=(offset, offset + len(parse.text)), slots=tuple(Slot(s.name, s.value, s.raw, s.start + offset, s.end + offset, s.confidence)
                                       for s in parse.slots))

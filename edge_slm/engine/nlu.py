@@ -28,7 +28,7 @@ from edge_slm.engine.decode import (
     tags_to_spans,
     word_first_tokens,
 )
-from edge_slm.engine.numbers import words_to_number
+from edge_slm.engine.numbers import PERCENT_SLOTS, part_near, parts_in, words_to_number
 from edge_slm.engine.respond import Responder
 from edge_slm.errors import ErrorCode, RefusedInput
 
@@ -67,6 +67,14 @@ class Parse:
     recognized: bool
     slots: tuple[Slot, ...] = field(default_factory=tuple)
     response: str = ""
+    # One action of a compound command: where in ``text`` it was said (its slots point into
+    # ``text`` too). None: the whole text.
+    span: tuple[int, int] | None = None
+
+    @property
+    def said(self) -> str:
+        """The words of this action alone."""
+        return self.text if self.span is None else self.text[self.span[0]:self.span[1]]
 
     def slot_values(self) -> dict[str, Any]:
         return {slot.name: slot.value for slot in self.slots}
@@ -98,6 +106,27 @@ def slot_value(name: str, raw: str, numeric: frozenset[str] | set[str] = frozens
     return raw.lower()
 
 
+_DURATION_SLOTS = frozenset({"hours", "minutes", "seconds"})
+
+
+def part_slot(text: str, name: str, start: int, end: int, confidence: float) -> Slot | None:
+    """A percent or time slot said as a part ("half", "three quarters", "half an hour"), with its
+    span widened to the whole part: 50 percent, not 0.5 (a blind "set to half" must not close) and
+    30 minutes, not 0.5. None: not a part; the slot's words give its value as usual."""
+    if name not in PERCENT_SLOTS and name not in _DURATION_SLOTS:
+        return None
+    part = part_near(text, start, end)
+    if part is None or start < part.start:
+        return None
+    if name in PERCENT_SLOTS:
+        value, name = round(part.fraction * 100), name
+    elif part.of:  # "half an hour", "one and a half hours" -> 30 minutes; "half a minute" -> 30 seconds
+        value, name = round(part.fraction * 60), "minutes" if part.of == "hour" else "seconds"
+    else:
+        return None
+    return Slot(name, value, text[part.start:max(end, part.end)], part.start, max(end, part.end), confidence)
+
+
 class Decoder:
     """Model outputs to intent and slots, under the runtime's rules: the confidence threshold, the
     out-of-scope class, a BIO Viterbi pass over each word's first sub-token, and each intent kept to
@@ -109,6 +138,7 @@ class Decoder:
         self.numeric = frozenset(NUMERIC_SLOTS) | frozenset(numeric_slots or ())
         self._viterbi = BioViterbi(tags)
         self._tag_masks = intent_tag_masks(tags, intent_slots)
+        self._timer_slots = {i: "minutes" in names for i, names in intent_slots.items()}
 
     def __call__(self, text: str, words: list[Word], first_tokens: list[int], intent_logits: np.ndarray,
                  slot_logits: np.ndarray) -> tuple[str, float, bool, tuple[Slot, ...]]:
@@ -126,8 +156,13 @@ class Decoder:
             for span in tags_to_spans(self.tags, path, tag_probs):
                 first, last = words[kept[span.first_word]], words[kept[span.last_word]]
                 raw = text[first.start:last.end]
-                slots.append(Slot(span.name, slot_value(span.name, raw, self.numeric), raw,
-                                  first.start, last.end, round(span.confidence, 4)))
+                slots.append(part_slot(text, span.name, first.start, last.end, round(span.confidence, 4))
+                             or Slot(span.name, slot_value(span.name, raw, self.numeric), raw,
+                                     first.start, last.end, round(span.confidence, 4)))
+            if self._timer_slots.get(intent) and not {s.name for s in slots} & _DURATION_SLOTS:
+                # "set a timer for a quarter of an hour": a duration said only as a part of an hour
+                slots.extend(Slot("minutes", round(p.fraction * 60), text[p.start:p.end], p.start, p.end,
+                                  round(confidence, 4)) for p in parts_in(text)[:1] if p.of == "hour")
         return intent, round(confidence, 4), recognized, tuple(slots)
 
 

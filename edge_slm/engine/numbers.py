@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass
 
 _UNITS = {
     "zero": 0, "oh": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
@@ -110,3 +111,41 @@ def number_words(value: float) -> str:
     if value - whole >= 0.5:
         words += " point five"
     return words
+
+
+# Parts said as words: "half", "a quarter", "three quarters", "a third", "two thirds" (of the whole a
+# slot measures: 100 percent, or an hour when "of an hour" follows).
+_PART = re.compile(r"\b(?:(a|an|one|two|three)\s+)?(half|thirds?|quarters?)\b"
+                   r"(?:\s+(?:of\s+)?(?:an?\s+)?(hours?|minutes?)\b)?")
+_COUNTS = {None: 1, "a": 1, "an": 1, "one": 1, "two": 2, "three": 3}
+_PARTS = {"half": 2, "third": 3, "thirds": 3, "quarter": 4, "quarters": 4}
+# Slots measured in percent: a part of the whole is that share of 100.
+PERCENT_SLOTS = frozenset({"brightness", "position", "volume_level"})
+
+
+@dataclass(frozen=True)
+class Part:
+    """A part said in words, where it is in the text, and of what ("hour", "minute" or None)."""
+
+    fraction: float
+    start: int
+    end: int
+    of: str | None
+
+
+def part_near(text: str, start: int, end: int) -> Part | None:
+    """The part said in words that overlaps ``text[start:end]`` (a slot's span, which the model may
+    have cut short: "three" of "three quarters"), or None. Whole parts ("three halves") are not one.
+    A slot that starts before the part ("one and a half") holds a whole too: words_to_number sums it."""
+    for match in _PART.finditer(text.lower()):
+        if match.start() <= end and match.end() >= start:
+            fraction = _COUNTS[match.group(1)] / _PARTS[match.group(2)]
+            if fraction >= 1:
+                return None
+            return Part(fraction, match.start(), match.end(), (match.group(3) or "").rstrip("s") or None)
+    return None
+
+
+def parts_in(text: str) -> list[Part]:
+    """Every part said in words in the text ("set a timer for a quarter of an hour")."""
+    return [p for m in _PART.finditer(text.lower()) if (p := part_near(text, m.start(), m.end())) is not None]

@@ -55,6 +55,7 @@ _COMMAND_WORDS = frozenset("""please can could would you will turn switch flip t
     open close shut lock unlock on off of up down in at to for me it now again all the a an my our""".split())
 # Words that name no device or place of their own: "every room" must not find the "Living Room".
 _GENERIC_WORDS = frozenset("every each everything everywhere room rooms house home whole entire place".split())
+_VALUE_WORDS = frozenset("percent degrees degree celsius fahrenheit minutes minute hours hour seconds half".split())
 _ARTICLES = re.compile(r"\b(the|a|an|my|our|all|every)\b")
 _POSSESSIVE = re.compile(r"(\w)'s\b")
 
@@ -157,7 +158,8 @@ class Resolver:
     def resolve(self, parse: Parse, site_area: str | None = None, actions: frozenset[str] = LEGACY_ACTIONS) -> Resolution:
         """``actions``: the bundle's intents that act on devices (the manifest's), which need a target."""
         slots = {s.name: s.raw for s in parse.slots}
-        if not parse.recognized or not ({"name", "area", "floor"} & slots.keys()) and parse.intent not in actions:
+        if not parse.recognized or not ({"name", "area", "floor"} & slots.keys()) and parse.intent not in actions \
+                and parse.intent not in _INTENT_DOMAINS:
             return Resolution()  # nothing in the home to resolve ("what's the weather")
         unresolved: list[str] = []
         area = floor = None
@@ -194,7 +196,10 @@ class Resolver:
             # the command's words without the verbs are matched against the names, unless all that
             # is left says only what kind of device ("turn on the lights": a place decides).
             words = self._object_words(parse.text)
-            if words and not set(words.split()) <= _ALL_DOMAIN_WORDS:
+            if words and set(words.split()) <= _ALL_DOMAIN_WORDS:
+                # Only words that say a kind ("the heating"): an entity that is called just that.
+                named = [(e, score) for e, score in self._entities.match(words) if score >= 0.99]
+            elif words:
                 rest = _without_domain_words(words)
                 places = self._areas.match(rest) if rest else []
                 named = self._entities.match(words)
@@ -216,7 +221,11 @@ class Resolver:
             # Among equally good names, the words and the area decide ("the kitchen light").
             if len(named) > 1 and domains:
                 named = [(e, s) for e, s in named if e.domain in domains] or named  # type: ignore[attr-defined]
-            if len(named) > 1 and area is not None:
+            if area is not None and "area" in slots and not name_is_place:
+                # "the tv in the bedroom": the room said constrains the name; the living room's TV is
+                # never the bedroom's (an entity placed in no area is left to its name).
+                named = [(e, s) for e, s in named if e.area in (area.id, None)]  # type: ignore[attr-defined]
+            elif len(named) > 1 and area is not None:
                 named = [(e, s) for e, s in named if e.area == area.id] or named  # type: ignore[attr-defined]
             targets = [self._target(e, s) for e, s in named]  # type: ignore[arg-type]
             if not targets:
@@ -237,6 +246,11 @@ class Resolver:
                 members = [e for e in members if e.device_class == said_class]  # "the blinds", not the garage door
             elif said_class and any(said_class in normalise(e.name).split() for e in members):
                 members = [e for e in members if said_class in normalise(e.name).split()]  # no classes: by name
+            if not members and not unresolved and place is None and floor is None and parse.intent in _INTENT_DOMAINS:
+                # "set the temperature to 21" in a home with one thermostat: that one, as Home
+                # Assistant's own handler does; with several, the words must say which.
+                only = [e for e in self.home.entities if e.domain in _INTENT_DOMAINS[parse.intent]]
+                members = only if len(only) == 1 else []
             targets = [self._target(e, 1.0) for e in members]
             area = place
         capable = ACTION_DOMAINS.get(parse.intent) if parse.intent in actions else None
@@ -256,8 +270,10 @@ class Resolver:
 
     @staticmethod
     def _object_words(text: str) -> str:
+        # Values are not names: "set the heating to 21 degrees" is about "heating".
         return " ".join(w for w in re.findall(r"[\w']+", text.lower())
-                        if w not in _COMMAND_WORDS and w not in _GENERIC_WORDS)
+                        if w not in _COMMAND_WORDS and w not in _GENERIC_WORDS and w not in _VALUE_WORDS
+                        and not w[0].isdigit())
 
     def _in_place(self, area: Area | None, floor: Floor | None) -> list[Entity]:
         if area is not None:

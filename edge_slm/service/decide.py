@@ -44,6 +44,10 @@ def decide(parse: Parse, responder: Responder, resolver: "Resolver | None", site
     reason); with a home, the reply names what was resolved. ``actions``: the bundle's device intents."""
     if not parse.recognized:
         return Decision(parse)
+    invalid = _invalid_value(parse)
+    if invalid is not None:  # checked before anything is published: "half" never becomes 0
+        return Decision(Parse(parse.text, parse.intent, parse.confidence, False, parse.slots, invalid),
+                        reason=Reason.INVALID_VALUE)
     reason = None
     if parse.intent in actions and parse.confidence < action_threshold:
         reason = Reason.LOW_CONFIDENCE
@@ -59,8 +63,13 @@ def decide(parse: Parse, responder: Responder, resolver: "Resolver | None", site
             values = {s.name: str(s.value) for s in parse.slots} | {"area": site_area}
             reply = _said_reply(parse, site_area) or responder.render(parse.intent, values)
             return Decision(Parse(parse.text, parse.intent, parse.confidence, True, parse.slots, reply), area=site_area)
+    if reason is None and _contradicted(parse):
+        reason = Reason.CONTRADICTED
     if reason is not None:
         response = NEEDS_TARGET_RESPONSE if reason is Reason.NEEDS_TARGET else responder.render(None, {})
+        said = next((s.raw for s in parse.slots if s.name == "name"), None)
+        if resolution is not None and resolution.area is not None and said and "name" in resolution.unresolved:
+            response = f"There is no {said} in the {resolution.area.name}"  # never another room's
         return Decision(Parse(parse.text, parse.intent, parse.confidence, False, parse.slots, response), None, reason)
     if resolution is not None and not resolution.name and not resolution.area and len(resolution.targets) > 1:
         # "turn off all the lights": say what was done to how many ("Turned off 7 lights").
@@ -80,6 +89,42 @@ def decide(parse: Parse, responder: Responder, resolver: "Resolver | None", site
     return Decision(parse, resolution)
 
 
+# Words that say the opposite of an action: "make the kitchen dark" is not HassTurnOn, "turn up
+# the music" is not a pause. Acting the opposite way is as bad as the wrong device: not acted on.
+_OPPOSITES = {
+    "HassTurnOn": frozenset("off dark darker darken kill shut close deactivate disable".split()),
+    "HassTurnOff": frozenset("activate enable brighter brighten".split()),
+    "HassMediaPause": frozenset("up louder play resume unpause continue".split()),
+    "HassMediaUnpause": frozenset("pause stop down quieter".split()),
+}
+
+
+def _contradicted(parse: Parse) -> bool:
+    opposite = _OPPOSITES.get(parse.intent)
+    return bool(opposite and opposite & set(_WORD.findall(parse.said.lower())))
+
+
+# The values each numeric slot can take, as Home Assistant's intents take them (percent for
+# brightness, position and volume; a thermostat's target in °C or °F; a timer's parts).
+_RANGES = {"brightness": (0, 100, "Brightness", "percent"), "position": (0, 100, "Position", "percent"),
+           "volume_level": (0, 100, "Volume", "percent"), "temperature": (0, 100, "Temperature", "degrees"),
+           "hours": (0, 99, "Hours", ""), "minutes": (0, 999, "Minutes", ""), "seconds": (0, 9999, "Seconds", "")}
+
+
+def _invalid_value(parse: Parse) -> str | None:
+    """The reply for a numeric slot out of its range or not a number at all, else None."""
+    for slot in parse.slots:
+        bounds = _RANGES.get(slot.name)
+        if bounds is None:
+            continue
+        low, high, label, unit = bounds
+        if isinstance(slot.value, bool) or not isinstance(slot.value, (int, float)):
+            return f"{label} must be a number from {low} to {high}{' ' + unit if unit else ''}"
+        if not low <= slot.value <= high:
+            return f"{label} must be from {low} to {high}{' ' + unit if unit else ''}, not {slot.value:g}"
+    return None
+
+
 # What turning on or off means for each kind of device ("close the blinds in the office" must not
 # answer "Turned off the lights in the office"), and what to call several of them.
 _VERBS = {("cover", "HassTurnOn"): "Opened", ("cover", "HassTurnOff"): "Closed", ("valve", "HassTurnOn"): "Opened",
@@ -88,7 +133,7 @@ _PLAIN_VERBS = {"HassTurnOn": "Turned on", "HassTurnOff": "Turned off", "HassTog
 _PLURALS = {"light": "lights", "switch": "switches", "fan": "fans", "cover": "covers", "media_player": "media players",
             "lock": "locks", "climate": "thermostats", "vacuum": "vacuums", "valve": "valves"}
 # Kinds whose named or per-room replies are ours; lights keep the bundle's own templates.
-_OWN_REPLY_DOMAINS = frozenset({"cover", "fan", "switch"})
+_OWN_REPLY_DOMAINS = frozenset({"cover", "fan", "switch", "lock", "valve"})
 
 
 def _one_domain(resolution: Resolution) -> str | None:
@@ -130,7 +175,7 @@ def _said_reply(parse: Parse, area: str | None = None) -> str | None:
         return None
     places = [s for s in parse.slots if s.name in ("name", "area", "floor") and 0 <= s.start < s.end <= len(text)]
     if not places:
-        nouns = [w for w in _WORD.findall(lower) if w in ALL_DOMAIN_WORDS]
+        nouns = [w for w in _WORD.findall(parse.said.lower()) if w in ALL_DOMAIN_WORDS]
         return f"{_verb(domain_of_word(nouns[-1]), parse.intent)} the {nouns[-1]} in the {area}" \
             if area and nouns else None
     start, end = min(s.start for s in places), max(s.end for s in places)
@@ -146,7 +191,7 @@ def _said_reply(parse: Parse, area: str | None = None) -> str | None:
         return None  # "turn off the kitchen": its lights, as the templates say
     # The head noun says the kind: "the garage fan" is a fan, "the lights in the den" lights.
     head = nouns[0] if before and before.group(1) in ALL_DOMAIN_WORDS else (nouns[-1] if nouns else None)
-    domain = domain_of_word(head) if head else _VERB_DOMAIN.get(lower.split()[0])  # "lock the front door"
+    domain = domain_of_word(head) if head else _VERB_DOMAIN.get(parse.said.lower().split()[0])  # "lock the door"
     return f"{_verb(domain, parse.intent)} the {phrase}"
 
 

@@ -35,6 +35,8 @@ class Reason(StrEnum):
     OUT_OF_SCOPE = "out_of_scope"
     LOW_CONFIDENCE = "low_confidence"
     NEEDS_TARGET = "needs_target"  # an action on devices with nothing in the home to act on
+    INVALID_VALUE = "invalid_value"  # a number no device takes ("250 percent"), or words that are none
+    CONTRADICTED = "contradicted"  # words that say the opposite of the action ("make the kitchen dark")
 
 
 class State(StrEnum):

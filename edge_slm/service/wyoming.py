@@ -34,6 +34,8 @@ from edge_slm import __version__
 from edge_slm.engine.nlu import Engine, Parse
 from edge_slm.errors import ErrorCode, RefusedInput
 from edge_slm.home.model import Resolution
+from edge_slm.home.words import domain_of_word
+from edge_slm.service import answers
 from edge_slm.service.config import Config
 from edge_slm.service.decide import Decision
 from edge_slm.service.limits import RateLimiter
@@ -115,21 +117,28 @@ def entities(parse: Parse, resolution: Resolution | None = None) -> list[Entity]
                 continue  # said words that name no class: the domain and the targets still narrow it
         out.append(Entity(name=s.name, value=value))
     said = {s.name for s in parse.slots}
-    if resolution is not None and "name" not in said:
-        if "area" in resolved and "area" not in said:
-            out.append(Entity(name="area", value=resolved["area"]))  # the satellite's own area ([site] area)
-        # "the kitchen lights": the domain the words implied (or that every target shares), so that
-        # Home Assistant does not turn off everything else in the kitchen as well.
-        domains = resolution.domains or frozenset(t.domain for t in resolution.targets)
-        if len(domains) == 1 and "domain" not in said:
-            out.append(Entity(name="domain", value=next(iter(domains))))
+    if "name" in said or "domain" in said:
+        return out
+    if resolution is not None and "area" in resolved and "area" not in said:
+        out.append(Entity(name="area", value=resolved["area"]))  # the satellite's own area ([site] area)
+    # "the kitchen lights", "are any lights on": the domain the words imply (or that every target
+    # shares), so that Home Assistant does not turn off everything else in the kitchen as well.
+    domains = resolution.domains or frozenset(t.domain for t in resolution.targets) if resolution else frozenset()
+    if not domains:
+        domains = frozenset(filter(None, (domain_of_word(w) for w in re.findall(r"[a-z]+", parse.said.lower()))))
+    if len(domains) == 1:
+        out.append(Entity(name="domain", value=next(iter(domains))))
     return out
 
 
 def speech(parse: Parse) -> str | None:
     """The spoken reply. Home Assistant's intent handlers set none for most intents and it renders
-    what we send as a template: braces are removed so that words a user said (or a hostile client
-    sent) never become template code run in Home Assistant."""
+    what we send as a template: a question gets one of our own fixed templates (answers.py), which
+    Home Assistant fills with the states it matched; any other reply has its braces removed, so that
+    words a user said (or a hostile client sent) never become template code run in Home Assistant."""
+    answer = answers.template(parse)
+    if answer is not None:
+        return answer
     text = _BRACES.sub("", parse.response).strip()
     return text or None
 
