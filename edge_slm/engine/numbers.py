@@ -137,15 +137,14 @@ def part_near(text: str, start: int, end: int) -> Part | None:
     """The part said in words that overlaps ``text[start:end]`` (a slot's span, which the model may
     have cut short: "three" of "three quarters"), or None. Whole parts ("three halves") are not one.
     A slot that starts before the part ("one and a half") holds a whole too: words_to_number sums it."""
-    for match in _PART.finditer(text.lower()):
-        if match.start() <= end and match.end() >= start:
-            fraction = _COUNTS[match.group(1)] / _PARTS[match.group(2)]
-            if fraction >= 1:
-                return None
-            return Part(fraction, match.start(), match.end(), (match.group(3) or "").rstrip("s") or None)
-    return None
+    return next((p for p in parts_in(text) if p.start <= end and p.end >= start), None)
 
 
 def parts_in(text: str) -> list[Part]:
     """Every part said in words in the text ("set a timer for a quarter of an hour")."""
-    return [p for m in _PART.finditer(text.lower()) if (p := part_near(text, m.start(), m.end())) is not None]
+    found = []
+    for match in _PART.finditer(text.lower()):
+        fraction = _COUNTS[match.group(1)] / _PARTS[match.group(2)]
+        if fraction < 1:
+            found.append(Part(fraction, match.start(), match.end(), (match.group(3) or "").rstrip("s") or None))
+    return found

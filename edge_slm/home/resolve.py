@@ -22,16 +22,13 @@ from edge_slm.home.model import (
     Target,
 )
 from edge_slm.home.words import ALL_DOMAIN_WORDS as _ALL_DOMAIN_WORDS
-from edge_slm.home.words import DOMAIN_WORDS as _DOMAIN_WORDS
+from edge_slm.home.words import domains_said
 
 MATCH_CUTOFF = 80.0
 TIE_MARGIN = 2.0
 WORD_CUTOFF = 75.0  # one word against the home's words: "kitchn" still finds "kitchen"  # scores this close to the best are the same match: all of them are targets
 
 
-_VERB_DOMAINS = {"open": {"cover", "valve", "lock"}, "close": {"cover", "valve"}, "shut": {"cover", "valve"},
-                 "lock": {"lock"}, "unlock": {"lock"}, "raise": {"cover"}, "lower": {"cover"},
-                 "dim": {"light"}, "brighten": {"light"}}
 _INTENT_DOMAINS = {"HassLightSet": {"light"}, "HassSetPosition": {"cover", "valve"},
                    "HassClimateSetTemperature": {"climate"}, "HassClimateGetTemperature": {"climate"},
                    "HassVacuumStart": {"vacuum"}, "HassVacuumReturnToBase": {"vacuum"}}
@@ -148,12 +145,7 @@ class Resolver:
             self._floors.add(floor, floor.name, floor.id.replace("_", " "), *floor.aliases)
 
     def domains(self, parse: Parse) -> frozenset[str]:
-        words = set(re.findall(r"[a-z]+", parse.text.lower()))
-        found = {domain for domain, hints in _DOMAIN_WORDS.items() if words & hints}
-        for verb, domains in _VERB_DOMAINS.items():
-            if verb in words:
-                found |= domains if not found else found & domains or found
-        return frozenset(found | _INTENT_DOMAINS.get(parse.intent, set()))
+        return domains_said(parse.text) | _INTENT_DOMAINS.get(parse.intent, frozenset())
 
     def resolve(self, parse: Parse, site_area: str | None = None, actions: frozenset[str] = LEGACY_ACTIONS) -> Resolution:
         """``actions``: the bundle's intents that act on devices (the manifest's), which need a target."""

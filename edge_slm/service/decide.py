@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from edge_slm.engine.nlu import Parse
 from edge_slm.engine.respond import Responder
 from edge_slm.home.model import Resolution
-from edge_slm.home.words import ALL_DOMAIN_WORDS, domain_of_word
+from edge_slm.home.words import ALL_DOMAIN_WORDS, domain_of_verb, domain_of_word
 from edge_slm.service.messages import Reason
 
 if TYPE_CHECKING:
@@ -48,8 +48,8 @@ def decide(parse: Parse, responder: Responder, resolver: "Resolver | None", site
     if invalid is not None:  # checked before anything is published: "half" never becomes 0
         return Decision(Parse(parse.text, parse.intent, parse.confidence, False, parse.slots, invalid),
                         reason=Reason.INVALID_VALUE)
-    reason = None
-    if parse.intent in actions and parse.confidence < action_threshold:
+    reason = Reason.CONTRADICTED if _contradicted(parse) else None
+    if reason is None and parse.intent in actions and parse.confidence < action_threshold:
         reason = Reason.LOW_CONFIDENCE
     resolution = None
     if reason is None and resolver is not None:
@@ -63,8 +63,6 @@ def decide(parse: Parse, responder: Responder, resolver: "Resolver | None", site
             values = {s.name: str(s.value) for s in parse.slots} | {"area": site_area}
             reply = _said_reply(parse, site_area) or responder.render(parse.intent, values)
             return Decision(Parse(parse.text, parse.intent, parse.confidence, True, parse.slots, reply), area=site_area)
-    if reason is None and _contradicted(parse):
-        reason = Reason.CONTRADICTED
     if reason is not None:
         response = NEEDS_TARGET_RESPONSE if reason is Reason.NEEDS_TARGET else responder.render(None, {})
         said = next((s.raw for s in parse.slots if s.name == "name"), None)
@@ -191,8 +189,5 @@ def _said_reply(parse: Parse, area: str | None = None) -> str | None:
         return None  # "turn off the kitchen": its lights, as the templates say
     # The head noun says the kind: "the garage fan" is a fan, "the lights in the den" lights.
     head = nouns[0] if before and before.group(1) in ALL_DOMAIN_WORDS else (nouns[-1] if nouns else None)
-    domain = domain_of_word(head) if head else _VERB_DOMAIN.get(parse.said.lower().split()[0])  # "lock the door"
+    domain = domain_of_word(head) if head else domain_of_verb(parse.said.lower().split()[0])  # "lock the door"
     return f"{_verb(domain, parse.intent)} the {phrase}"
-
-
-_VERB_DOMAIN = {"lock": "lock", "unlock": "lock", "open": "cover", "close": "cover", "shut": "cover"}

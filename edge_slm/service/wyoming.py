@@ -34,7 +34,7 @@ from edge_slm import __version__
 from edge_slm.engine.nlu import Engine, Parse
 from edge_slm.errors import ErrorCode, RefusedInput
 from edge_slm.home.model import Resolution
-from edge_slm.home.words import domain_of_word
+from edge_slm.home.words import domains_said
 from edge_slm.service import answers
 from edge_slm.service.config import Config
 from edge_slm.service.decide import Decision
@@ -75,8 +75,11 @@ def source_ids(context: object) -> tuple[str | None, str | None]:
     """The device and satellite ids of an untrusted Transcript context (anything else: None)."""
     if not isinstance(context, dict):
         return None, None
-    ids = (context.get("device_id"), context.get("satellite_id"))
-    return tuple(i if isinstance(i, str) and 0 < len(i) <= MAX_ID_CHARS else None for i in ids)  # type: ignore
+
+    def checked(value: object) -> str | None:
+        return value if isinstance(value, str) and 0 < len(value) <= MAX_ID_CHARS else None
+
+    return checked(context.get("device_id")), checked(context.get("satellite_id"))
 
 
 # Home Assistant checks device_class against its own enums ("blinds" is "invalid slot info").
@@ -125,7 +128,7 @@ def entities(parse: Parse, resolution: Resolution | None = None) -> list[Entity]
     # shares), so that Home Assistant does not turn off everything else in the kitchen as well.
     domains = resolution.domains or frozenset(t.domain for t in resolution.targets) if resolution else frozenset()
     if not domains:
-        domains = frozenset(filter(None, (domain_of_word(w) for w in re.findall(r"[a-z]+", parse.said.lower()))))
+        domains = domains_said(parse.said)
     if len(domains) == 1:
         out.append(Entity(name="domain", value=next(iter(domains))))
     return out

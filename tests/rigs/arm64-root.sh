@@ -6,8 +6,8 @@
 #   tests/rigs/arm64-root.sh run SCRIPT.py ARGS # run a script there with edge_slm importable
 set -euo pipefail
 ROOT=${EDGE_SLM_ARM64_ROOT:-/var/cache/edge-slm/arm64-root}
-MIRROR=${EDGE_SLM_MIRROR:-http://deb.debian.org/debian}
 here=$(cd "$(dirname "$0")/../.." && pwd)
+. "$here/tests/rigs/debootstrap.sh"
 # Pi 4 core.  qemu's default "max" CPU produced wrong int8 results.
 export QEMU_CPU=${QEMU_CPU:-cortex-a72}
 
@@ -20,13 +20,8 @@ prepare() {
   command -v debootstrap >/dev/null && command -v qemu-aarch64-static >/dev/null || {
     apt-get install -y -qq debootstrap qemu-user-static binfmt-support >/dev/null; }
   binfmt
-  if [ ! -f "$ROOT/.debootstrap-done" ]; then
-    rm -rf "$ROOT"
-    mkdir -p "$(dirname "$ROOT")"
-    debootstrap --arch=arm64 --variant=minbase --include=python3,python3-venv,python3-pip,ca-certificates \
-      bookworm "$ROOT" "$MIRROR" >/dev/null
-    touch "$ROOT/.debootstrap-done"
-  fi
+  cached_root "$ROOT" --arch=arm64 --variant=minbase --include=python3,python3-venv,python3-pip,ca-certificates \
+    bookworm "$ROOT" "$MIRROR"
   if [ ! -f "$ROOT/.edge-slm-ready-2" ]; then
     chroot "$ROOT" python3 -m venv /opt/venv
     # aarch64 wheels fetched by the host's pip (its index and CA settings), installed offline.

@@ -12,21 +12,14 @@
 set -euo pipefail
 PRISTINE=${EDGE_SLM_FRESH_ROOT:-/var/cache/edge-slm/fresh-root}
 WORK=${EDGE_SLM_FRESH_WORK:-/var/cache/edge-slm/fresh-run}
-MIRROR=${EDGE_SLM_MIRROR:-http://deb.debian.org/debian}
 here=$(cd "$(dirname "$0")/../.." && pwd)
 out=$(realpath "${1:?usage: $0 OUTDIR}")
 mkdir -p "$out"
+. "$here/tests/rigs/debootstrap.sh"
 
-command -v systemd-nspawn >/dev/null && command -v debootstrap >/dev/null || \
-  apt-get install -y -qq systemd-container debootstrap >/dev/null
-
-if [ ! -f "$PRISTINE/.debootstrap-done" ]; then
-  rm -rf "$PRISTINE"
-  mkdir -p "$(dirname "$PRISTINE")"
-  # An init and nothing else: no python3-venv, mosquitto, git, espeak-ng, sox, portaudio.
-  debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus bookworm "$PRISTINE" "$MIRROR" >/dev/null
-  touch "$PRISTINE/.debootstrap-done"
-fi
+need_nspawn
+# An init and nothing else: no python3-venv, mosquitto, git, espeak-ng, sox, portaudio.
+cached_root "$PRISTINE" --variant=minbase --include=systemd,systemd-sysv,dbus bookworm "$PRISTINE" "$MIRROR"
 rm -rf "$WORK"
 cp -a "$PRISTINE" "$WORK"
 

@@ -8,7 +8,7 @@
 #   tests/rigs/ha-root.sh stop                  # stop it and unmount
 set -euo pipefail
 ROOT=${EDGE_SLM_HA_ROOT:-/var/cache/edge-slm/ha-root}
-MIRROR=${EDGE_SLM_MIRROR:-http://deb.debian.org/debian}
+. "$(cd "$(dirname "$0")" && pwd)/debootstrap.sh"
 HA_VERSION=${EDGE_SLM_HA_VERSION:-2026.11.0}
 # The integrations the rig uses, with their requirements installed ahead (`hass --skip-pip`).
 INTEGRATIONS="mqtt wyoming conversation template input_boolean light cover switch http api config
@@ -37,14 +37,9 @@ unmount() {
 
 prepare() {
   command -v debootstrap >/dev/null || apt-get install -y -qq debootstrap >/dev/null
-  if [ ! -f "$ROOT/.debootstrap-done" ]; then
-    rm -rf "$ROOT"
-    mkdir -p "$(dirname "$ROOT")"
-    # bookworm's debootstrap has no forky script; sid's works for testing.
-    debootstrap --variant=minbase --include=ca-certificates forky "$ROOT" "$MIRROR" \
-      /usr/share/debootstrap/scripts/sid >/dev/null
-    touch "$ROOT/.debootstrap-done"
-  fi
+  # bookworm's debootstrap has no forky script; sid's works for testing.
+  cached_root "$ROOT" --variant=minbase --include=ca-certificates forky "$ROOT" "$MIRROR" \
+    /usr/share/debootstrap/scripts/sid
   if [ ! -f "$ROOT/.python-done" ]; then
     echo 'Acquire::Check-Valid-Until "false";' > "$ROOT/etc/apt/apt.conf.d/99no-valid-until"
     # TLS from inside the root goes through this machine's outbound CA.

@@ -6,21 +6,15 @@
 #   tests/rigs/nspawn-service.sh OUTDIR     # writes OUTDIR/result.json
 set -euo pipefail
 ROOT=${EDGE_SLM_NSPAWN_ROOT:-/var/cache/edge-slm/nspawn-root}
-MIRROR=${EDGE_SLM_MIRROR:-http://deb.debian.org/debian}
 here=$(cd "$(dirname "$0")/../.." && pwd)
 out=$(realpath "${1:?usage: $0 OUTDIR}")
 mkdir -p "$out"
+. "$here/tests/rigs/debootstrap.sh"
 
-command -v systemd-nspawn >/dev/null && command -v debootstrap >/dev/null || \
-  apt-get install -y -qq systemd-container debootstrap >/dev/null
-
-if [ ! -f "$ROOT/.debootstrap-done" ]; then
-  rm -rf "$ROOT"
-  mkdir -p "$(dirname "$ROOT")"
-  debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,python3,python3-venv,python3-pip,mosquitto,mosquitto-clients,procps,ca-certificates \
-    bookworm "$ROOT" "$MIRROR" >/dev/null
-  touch "$ROOT/.debootstrap-done"
-fi
+need_nspawn
+cached_root "$ROOT" --variant=minbase \
+  --include=systemd,systemd-sysv,dbus,python3,python3-venv,python3-pip,mosquitto,mosquitto-clients,procps,ca-certificates \
+  bookworm "$ROOT" "$MIRROR"
 if [ ! -f "$ROOT/.edge-slm-ready-2" ]; then
   chroot "$ROOT" python3 -m venv /opt/edge-slm/venv
   # (ready-2: cryptography joined the core: the shipped bundle is signed and its signature always checked.)
