@@ -64,7 +64,8 @@ class MissingExtra(EdgeSlmError):
 
 
 # What each extra brings, by the module that shows it is installed.
-EXTRA_MODULES = {"voice": "pocketsphinx", "home": "rapidfuzz", "wyoming": "wyoming", "vosk": "vosk"}
+EXTRA_MODULES = {"voice": "pocketsphinx", "home": "rapidfuzz", "wyoming": "wyoming", "vosk": "vosk",
+                 "whisper": "ctranslate2"}
 
 
 def require_extra(extra: str, module: str | None = None) -> None:

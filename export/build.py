@@ -29,7 +29,7 @@ from .bundle_writer import publish, sign_bundle, staging_dir, write_manifest
 from .checkpoints import CheckpointCache, training_key
 from .data import read_slurp, read_snips, relabel
 from .distill import DistillSettings, distill
-from .evaluate import score_engine, score_torch
+from .evaluate import below_floor, family_scores, score_engine, score_torch
 from .features import featurize
 from .model import JointModel
 from .onnx_export import INPUTS, export_onnx
@@ -45,6 +45,10 @@ log = logging.getLogger("export.build")
 
 class ParityError(RuntimeError):
     """int8 lost too much against fp32; no bundle is written."""
+
+
+class EvalFloorError(RuntimeError):
+    """The int8 model fell under an eval source's floor (``min_accuracy``); no bundle is written."""
 
 
 def _hash_path(path: Path) -> str:
@@ -227,9 +231,18 @@ def build(recipe: Recipe, out: Path, threads: int = 2, cache: Path | None = None
         fp32_scores, fp32_pred = score_engine(fp32_engine, eval_examples)
         int8_scores, int8_pred = score_engine(int8_engine, eval_examples)
         parity = agreement(fp32_pred, int8_pred)
-        per_source = {}
-        for name, part in data.eval.items():
-            per_source[name] = score_engine(int8_engine, part)[0].summary()
+        per_source, per_family, failures = {}, {}, []
+        for source in recipe.eval:
+            part = data.eval[source.name]
+            overall = score_engine(int8_engine, part)[0]
+            per_source[source.name] = overall.summary()
+            families = family_scores(int8_engine, part)
+            if any(families):
+                per_family[source.name] = {f: s.summary() for f, s in families.items()}
+                print(f"int8 {source.name} per family: " + ", ".join(
+                    f"{f} {s.intent_correct}/{s.total}" for f, s in families.items()), flush=True)
+            failures += below_floor(source.name, overall, families, source.min_accuracy,
+                                    source.min_family_accuracy)
         print(f"student fp32 (onnx): {fp32_scores.summary()}", flush=True)
         print(f"student int8 (onnx): {int8_scores.summary()}; intent agreement {parity:.2f}%", flush=True)
         fp32_size = fp32_path.stat().st_size
@@ -243,12 +256,16 @@ def build(recipe: Recipe, out: Path, threads: int = 2, cache: Path | None = None
                 f"int8 {worst.replace('_', ' ')} is {drops[worst]:.2f} points under fp32 "
                 f"(limit {qsettings.max_drop}); refusing to write the bundle")
 
+        if failures:
+            raise EvalFloorError("refusing to write the bundle: " + "; ".join(failures))
+
         manifest["metrics"] = {
             "eval_examples": len(eval_examples),
             "teacher_fp32": teacher_scores.summary(),
             "student_fp32": fp32_scores.summary(),
             "student_int8": int8_scores.summary(),
             "int8_per_eval_source": per_source,
+            "int8_per_family": per_family,
             "parity": {"intent_agreement": round(parity, 2),
                        "drop_points": {k: round(v, 2) for k, v in drops.items()}},
             "parameters": {"teacher": teacher.parameter_count(), "student": student.parameter_count()},

@@ -41,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         recipe = load_recipe(args.recipe, args.data)
         from .build import (  # torch loads only past validation
+            EvalFloorError,
             ParityError,
             build,
             load_dataset,
@@ -57,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"error: signing key {args.sign} not found", file=sys.stderr)
                 return 2
             out = build(recipe, args.out, threads=args.threads, cache=args.cache, sign_key=args.sign)
-        except ParityError as exc:
+        except (ParityError, EvalFloorError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 3
         print(f"bundle written: {out}")

@@ -26,6 +26,27 @@ def score_engine(engine: Engine, examples: list[Example], batch: int = 64) -> tu
     return scores, predicted
 
 
+def family_scores(engine: Engine, examples: list[Example]) -> dict[str, Scores]:
+    """Scores per family of an eval set (examples without one count under "")."""
+    groups: dict[str, list[Example]] = {}
+    for example in examples:
+        groups.setdefault(example.family, []).append(example)
+    return {family: score_engine(engine, part)[0] for family, part in sorted(groups.items())}
+
+
+def below_floor(name: str, overall: Scores, families: dict[str, Scores],
+                min_accuracy: float, min_family_accuracy: float) -> list[str]:
+    """What falls under an eval source's floors, one line each (empty: the bundle may be written)."""
+    failures = []
+    if overall.intent_accuracy < min_accuracy:
+        failures.append(f"{name}: intent accuracy {overall.intent_accuracy:.1f}% < {min_accuracy:g}%")
+    for family, scores in families.items():
+        if family and scores.intent_accuracy < min_family_accuracy:
+            failures.append(f"{name}/{family}: intent accuracy {scores.intent_accuracy:.1f}% "
+                            f"({scores.intent_correct}/{scores.total}) < {min_family_accuracy:g}%")
+    return failures
+
+
 def score_torch(model: JointModel, examples: list[Example], features: list[Feature],
                 intents: list[str], tags: list[str], out_of_scope: str | None,
                 intent_slots: dict[str, list[str]]) -> Scores:
@@ -51,4 +72,4 @@ def score_torch(model: JointModel, examples: list[Example], features: list[Featu
     return scores
 
 
-__all__ = ["score_engine", "score_torch", "agreement"]
+__all__ = ["score_engine", "score_torch", "family_scores", "below_floor", "agreement"]

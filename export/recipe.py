@@ -31,6 +31,9 @@ class Source:
     limit: int = 0                 # keep at most this many examples (0 = all)
     seed: int = 0
     name: str = ""
+    # eval sources: the build refuses a bundle whose int8 intent accuracy falls under these (percent)
+    min_accuracy: float = 0.0
+    min_family_accuracy: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -66,7 +69,7 @@ _BASE = {"package": str, "subdir": str, "path": str, "name": str}
 _DATA = {"train": list, "eval": list}
 _SOURCE = {"kind": str, "path": str, "samples_per_intent": int, "intents": list,
            "intent_map": dict, "slot_map": dict, "skip": list, "part": str, "other": str, "limit": int,
-           "seed": int, "name": str}
+           "seed": int, "name": str, "min_accuracy": (int, float), "min_family_accuracy": (int, float)}
 _VOCAB = {"keep_general": int}
 _TRAIN = {"epochs": (int, float), "batch_size": int, "lr": float, "head_lr": float,
           "warmup": float, "weight_decay": float}
@@ -159,6 +162,8 @@ def _sources(items: list[Any], where: str, file: Path, context: _Context) -> tup
             raise RecipeError(f"{file}: '{label}kind' must be one of {', '.join(sorted(_KINDS))}")
         if "path" not in item:
             raise RecipeError(f"{file}: '{label}path' is required")
+        if where == "data.train" and ("min_accuracy" in item or "min_family_accuracy" in item):
+            raise RecipeError(f"{file}: '{label}min_accuracy' is for eval sources (a floor on what is measured)")
         if item.get("part", "all") not in ("all", "train", "eval"):
             raise RecipeError(f"{file}: '{label}part' must be all, train or eval")
         out.append(Source(
@@ -167,7 +172,9 @@ def _sources(items: list[Any], where: str, file: Path, context: _Context) -> tup
             intents=tuple(item.get("intents", ())), intent_map=dict(item.get("intent_map", {})),
             slot_map=dict(item.get("slot_map", {})), skip=tuple(item.get("skip", ())), part=item.get("part", "all"),
             other=item.get("other", ""), limit=item.get("limit", 0), seed=item.get("seed", 0),
-            name=item.get("name", f"{item['kind']}:{Path(item['path']).name}")))
+            name=item.get("name", f"{item['kind']}:{Path(item['path']).name}"),
+            min_accuracy=float(item.get("min_accuracy", 0.0)),
+            min_family_accuracy=float(item.get("min_family_accuracy", 0.0))))
     return tuple(out)
 
 

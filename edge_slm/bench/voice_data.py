@@ -16,7 +16,7 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -108,73 +108,82 @@ def _heard(pipeline: VoicePipeline, audio: np.ndarray) -> tuple[str, float, list
 
 
 def run_voice_data_bench(bundle: str | None, folder: str, snrs: list[float], noise_file: str = "",
-                         recognizer: str = "pocketsphinx", vosk_model: str = "", limit: int = 0,
-                         noise_suppression: int = 0, auto_gain_dbfs: int = 0) -> dict[str, Any]:
+                         recognizers: Sequence[str] = ("pocketsphinx",), vosk_model: str = "", limit: int = 0,
+                         noise_suppression: int = 0, auto_gain_dbfs: int = 0,
+                         whisper_beam: int = 3) -> dict[str, Any]:
+    """Each recogniser in turn on the same recordings and noise (a side-by-side in one run)."""
     watch = LoadWatch().start()
     recordings = load_labelled(Path(folder))
     if limit:
         recordings = recordings[:limit]
     engine = Engine.load(bundle, threads=1)
-    config = VoiceConfig(recognizer=recognizer, vosk_model=vosk_model, noise_suppression=noise_suppression,
-                         auto_gain_dbfs=auto_gain_dbfs)
-    pipeline = VoicePipeline(config, engine.bundle.path, intent_of=engine.intent_of)
     audio = [read_audio(r.path) for r in recordings]
     seconds = sum(a.size for a in audio) / RATE
     noise = read_audio(Path(noise_file)).astype(np.float64) if noise_file else kitchen_noise(max(60.0, seconds / 4))
     conditions: list[float | None] = [None, *snrs]
     rows = []
-    for snr in conditions:
-        label = "clean" if snr is None else f"noise at {snr:g} dB SNR"
-        progress(f"{label}: {len(recordings)} recordings through VAD, {pipeline.recognizer.name} and the engine")
-        accepted = heard_nothing = 0
-        speech = 0.0
-        decode: list[float] = []
-        unused_before = pipeline.early_unused
-        misses: list[dict[str, Any]] = []
-        rng = np.random.default_rng(11)
-        for recording, samples in zip(recordings, audio):
-            if snr is not None:
-                samples = mix(samples, noise, snr, int(rng.integers(0, noise.size)))
-            text, seconds_heard, seconds_decoding = _heard(pipeline, samples)
-            speech += seconds_heard
-            decode += seconds_decoding
-            try:
-                parse = engine.parse(text) if text else None
-            except RefusedInput:
-                parse = None
-            heard_nothing += not text
-            got_intent = parse.intent if parse is not None and parse.recognized else None
-            got_slots = {s.name: _key(str(s.raw)) for s in parse.slots} if got_intent else {}
-            # An empty intent labels speech that must be rejected (out of the bundle's scope).
-            if got_intent == (recording.intent or None) and got_slots == recording.slots:
-                accepted += 1
-            elif len(misses) < 20:
-                misses.append({"file": recording.path.name, "heard": text, "intent": got_intent,
-                               "slots": got_slots, "want": recording.slots})
-        # RTF over the speech the VAD passed on, as `bench --voice` and the daemon report it: the
-        # silence around each recording is never decoded, and counting it would flatter the figure.
-        rows.append({"condition": label, "snr_db": snr, "accepted": accepted, "total": len(recordings),
-                     "heard_nothing": heard_nothing, "speech_seconds": round(speech, 1),
-                     "rtf": round(sum(decode) / speech, 4) if speech else 0.0,
-                     # Recognition starts 192 ms into the closing silence: from the last word the wait is
-                     # max(silence_ms, 192 ms + this), so long commands can outlast the hang-over.
-                     "decode_ms": {"p50": round(1000 * float(np.percentile(decode, 50)), 1),
-                                   "max": round(1000 * max(decode), 1)} if decode else None,
-                     # Recognitions started in a pause that was not the end: extra work, no extra wait.
-                     "early_unused": pipeline.early_unused - unused_before, "misses": misses})
-    return {"folder": str(folder), "bundle": engine.manifest.name, "recognizer": pipeline.recognizer.name,
-            "noise_suppression": noise_suppression, "auto_gain_dbfs": auto_gain_dbfs,
+    for recognizer in recognizers:
+        config = VoiceConfig(recognizer=recognizer, vosk_model=vosk_model, noise_suppression=noise_suppression,
+                             auto_gain_dbfs=auto_gain_dbfs, whisper_beam=whisper_beam)
+        pipeline = VoicePipeline(config, engine.bundle.path, intent_of=engine.intent_of)
+        for snr in conditions:
+            rows.append(_condition(pipeline, engine, recordings, audio, noise, snr))
+    return {"folder": str(folder), "bundle": engine.manifest.name, "recognizers": list(recognizers),
+            "whisper_beam": whisper_beam, "noise_suppression": noise_suppression, "auto_gain_dbfs": auto_gain_dbfs,
             "noise": noise_file or "generated kitchen-like noise", "rows": rows, "audio_seconds": round(seconds, 1),
             "machine_load": watch.result(), "time": time.time()}
 
 
+def _condition(pipeline: VoicePipeline, engine: Engine, recordings: list[Recording], audio: list[np.ndarray],
+               noise: np.ndarray, snr: float | None) -> dict[str, Any]:
+    label = "clean" if snr is None else f"noise at {snr:g} dB SNR"
+    progress(f"{label}: {len(recordings)} recordings through VAD, {pipeline.recognizer.name} and the engine")
+    accepted = heard_nothing = 0
+    speech = 0.0
+    decode: list[float] = []
+    unused_before = pipeline.early_unused
+    misses: list[dict[str, Any]] = []
+    rng = np.random.default_rng(11)
+    for recording, samples in zip(recordings, audio):
+        if snr is not None:
+            samples = mix(samples, noise, snr, int(rng.integers(0, noise.size)))
+        text, seconds_heard, seconds_decoding = _heard(pipeline, samples)
+        speech += seconds_heard
+        decode += seconds_decoding
+        try:
+            parse = engine.parse(text) if text else None
+        except RefusedInput:
+            parse = None
+        heard_nothing += not text
+        got_intent = parse.intent if parse is not None and parse.recognized else None
+        got_slots = {s.name: _key(str(s.raw)) for s in parse.slots} if got_intent else {}
+        # An empty intent labels speech that must be rejected (out of the bundle's scope).
+        if got_intent == (recording.intent or None) and got_slots == recording.slots:
+            accepted += 1
+        elif len(misses) < 20:
+            misses.append({"file": recording.path.name, "heard": text, "intent": got_intent,
+                           "slots": got_slots, "want": recording.slots})
+    # RTF over the speech the VAD passed on, as `bench --voice` and the daemon report it: the
+    # silence around each recording is never decoded, and counting it would flatter the figure.
+    return {"recognizer": pipeline.recognizer.name, "condition": label, "snr_db": snr, "accepted": accepted,
+            "total": len(recordings), "heard_nothing": heard_nothing, "speech_seconds": round(speech, 1),
+            "rtf": round(sum(decode) / speech, 4) if speech else 0.0,
+            # Recognition starts 192 ms into the closing silence: from the last word the wait is
+            # max(silence_ms, 192 ms + this), so long commands can outlast the hang-over.
+            "decode_ms": {"p50": round(1000 * float(np.percentile(decode, 50)), 1),
+                          "max": round(1000 * max(decode), 1)} if decode else None,
+            # Recognitions started in a pause that was not the end: extra work, no extra wait.
+            "early_unused": pipeline.early_unused - unused_before, "misses": misses}
+
+
 def voice_data_markdown(result: dict[str, Any]) -> str:
-    lines = [f"| condition ({result['recognizer']}, bundle {result['bundle']}) | accepted (intent and every slot) "
-             "| heard nothing | recognition RTF | decoding, ms p50 / max |", "|---|---|---|---|---|"]
+    lines = [f"| recogniser | condition (bundle {result['bundle']}) | accepted (intent and every slot) "
+             "| heard nothing | recognition RTF | decoding, ms p50 / max |", "|---|---|---|---|---|---|"]
     for row in result["rows"]:
         share = 100 * row["accepted"] / row["total"]
         decode = row.get("decode_ms") or {"p50": "-", "max": "-"}
-        lines.append(f"| {row['condition']} | {row['accepted']}/{row['total']} ({share:.1f}%) | "
+        name = row["recognizer"] + (f" (beam {result['whisper_beam']})" if row["recognizer"] == "whisper" else "")
+        lines.append(f"| {name} | {row['condition']} | {row['accepted']}/{row['total']} ({share:.1f}%) | "
                      f"{row['heard_nothing']} | {row['rtf']} | {decode['p50']} / {decode['max']} |")
     return ("\n".join(lines) + f"\n\n- {result['audio_seconds']} s of recordings per condition (RTF: decoding "
             "time over the speech the VAD passed to the recogniser); noise: "

@@ -136,9 +136,15 @@ def cmd_listen(args: argparse.Namespace) -> int:
     from edge_slm.voice.pipeline import VoicePipeline
 
     config = load_or_exit(args.config)
+    if args.recognizer:
+        import dataclasses
+
+        config = dataclasses.replace(config, voice=dataclasses.replace(config.voice, recognizer=args.recognizer))
     logs.setup("warning")
     try:
         require_extra("voice")
+        if config.voice.recognizer == "whisper":
+            require_extra("whisper")
         # The daemon's understanding: the config's home and room, compound commands split.
         understander = Understander.from_config(config, bundle=args.bundle)
     except (MissingExtra, ConfigError) as exc:
@@ -268,6 +274,8 @@ def register(sub: Any, commands: dict[str, Callable[[argparse.Namespace], int]],
     p.add_argument("--bundle", default=None)
     p.add_argument("--seconds", type=float, default=0.0,
                    help="stop after this much audio (0: run until interrupted)")
+    p.add_argument("--recognizer", choices=["pocketsphinx", "whisper", "vosk"],
+                   help="instead of the config's [voice] recognizer")
     commands["listen"] = cmd_listen
 
     p = sub.add_parser("wyoming", help="the Wyoming intent service alone (Home Assistant's conversation agent)")

@@ -123,7 +123,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 _BENCHES: dict[str, tuple[str, str, str, str, Callable[[argparse.Namespace], dict[str, Any]]]] = {
     "voice_data": ("voice_data", "run_voice_data_bench", "voice_data_markdown", "bench-voice-data", lambda a: {
         "folder": a.voice_data, "snrs": a.snr if a.snr is not None else [24, 12], "noise_file": a.noise,
-        "recognizer": a.recognizer, "vosk_model": a.vosk_model, "limit": a.limit,
+        "recognizers": a.recognizer or ["pocketsphinx"], "vosk_model": a.vosk_model, "limit": a.limit,
+        "whisper_beam": a.whisper_beam,
         "noise_suppression": a.noise_suppression, "auto_gain_dbfs": a.auto_gain}),
     "voice": ("voice", "run_voice_bench", "voice_markdown", "bench-voice", lambda a: {}),
     "wyoming": ("wyoming", "run_wyoming_bench", "wyoming_markdown", "bench-wyoming", lambda a: {}),
@@ -195,7 +196,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--snr", type=float, action="append", help="--voice-data: an SNR in dB to mix noise at "
                                                              "(repeatable; default 24 and 12)")
     p.add_argument("--noise", default="", help="--voice-data: a WAV of your own noise (default: generated kitchen noise)")
-    p.add_argument("--recognizer", default="pocketsphinx", choices=["pocketsphinx", "vosk"])
+    p.add_argument("--recognizer", action="append", choices=["pocketsphinx", "whisper", "vosk"],
+                   help="--voice-data: the recogniser (repeatable: each on the same recordings; default pocketsphinx)")
+    p.add_argument("--whisper-beam", type=int, default=3, help="--voice-data with whisper: beam width (1: greedy)")
     p.add_argument("--vosk-model", default="", help="--voice-data with --recognizer vosk: the model directory")
     p.add_argument("--limit", type=int, default=0, help="--voice-data: only the first N recordings")
     p.add_argument("--noise-suppression", type=int, default=0, help="--voice-data: WebRTC noise suppression 0-4")

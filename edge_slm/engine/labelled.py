@@ -26,6 +26,7 @@ class Example:
     text: str
     intent: str
     spans: tuple[tuple[str, int, int], ...] = field(default_factory=tuple)  # (slot, start, end)
+    family: str = ""  # an eval set's grouping ("battery", "every_device"): figures per family
 
     def slot_values(self) -> list[tuple[str, str]]:
         return [(name, self.text[start:end]) for name, start, end in self.spans]
@@ -48,7 +49,7 @@ def _find_span(text: str, value: str, after: int) -> tuple[int, int] | None:
 
 
 def read_jsonl(path: Path) -> Iterator[Example]:
-    """``{"text", "intent", "slots": [{"name", "value"}] | {name: value}}`` per line."""
+    """``{"text", "intent", "slots": [{"name", "value"}] | {name: value}, "family"?}`` per line."""
     with path.open(encoding="utf-8") as handle:
         for number, line in enumerate(handle, 1):
             if not line.strip():
@@ -65,6 +66,9 @@ def read_jsonl(path: Path) -> Iterator[Example]:
                 raise DataError(f"{where}: 'text' must be a non-empty string")
             if not isinstance(intent, str) or not intent:
                 raise DataError(f"{where}: 'intent' must be a non-empty string")
+            family = record.get("family", "")
+            if not isinstance(family, str):
+                raise DataError(f"{where}: 'family' must be a string")
             raw_slots = record.get("slots", [])
             if isinstance(raw_slots, dict):
                 raw_slots = [{"name": k, "value": v} for k, v in raw_slots.items()]
@@ -83,4 +87,4 @@ def read_jsonl(path: Path) -> Iterator[Example]:
                                     f"does not occur in the text")
                 spans.append((slot["name"], *found))
                 cursor = found[1]
-            yield Example(text, intent, tuple(spans))
+            yield Example(text, intent, tuple(spans), family)

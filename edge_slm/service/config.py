@@ -111,8 +111,11 @@ class VoiceConfig:
     enabled: bool = False
     device: str = ""
     samplerate: int = 16000
-    recognizer: str = "pocketsphinx"  # or "vosk"
+    recognizer: str = "pocketsphinx"  # or "whisper", "vosk"
     vosk_model: str = ""
+    whisper_model: str = ""  # a CTranslate2 Whisper folder with SHA256SUMS; empty: the installed package
+    whisper_beam: int = 3  # beam width and N-best of Whisper's decoding (1: greedy)
+    threads: int = 2  # the recogniser's CPU threads
     wake_phrase: str = ""
     vad_threshold: float = 0.5
     noise_suppression: int = 0  # WebRTC noise suppression 0 (off) - 4, before VAD and recognition
@@ -212,8 +215,12 @@ def _validate(config: Config) -> None:
         raise ConfigError(f"{file}: 'model.threads' must be at least 1")
     if config.model.optimization not in ("disable", "basic", "extended", "all"):
         raise ConfigError(f"{file}: 'model.optimization' must be disable, basic, extended or all")
-    if config.voice.recognizer not in ("pocketsphinx", "vosk"):
-        raise ConfigError(f"{file}: 'voice.recognizer' must be pocketsphinx or vosk")
+    if config.voice.recognizer not in ("pocketsphinx", "whisper", "vosk"):
+        raise ConfigError(f"{file}: 'voice.recognizer' must be pocketsphinx, whisper or vosk")
+    if not 1 <= config.voice.whisper_beam <= 10:
+        raise ConfigError(f"{file}: 'voice.whisper_beam' must be 1-10")
+    if config.voice.threads < 1:
+        raise ConfigError(f"{file}: 'voice.threads' must be at least 1")
     # Both become parts of every topic: a wildcard there would subscribe to (and answer) other topics.
     if not config.site.id or any(ch in config.site.id for ch in "+#/"):
         raise ConfigError(f"{file}: 'site.id' must be non-empty and hold no '+', '#' or '/'")

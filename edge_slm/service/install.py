@@ -30,8 +30,8 @@ def extras(config: Config) -> list[str]:
     needed = []
     if config.voice.enabled:
         needed.append("voice")
-        if config.voice.recognizer == "vosk":
-            needed.append("vosk")
+        if config.voice.recognizer in ("vosk", "whisper"):
+            needed.append(config.voice.recognizer)
     if config.home.file:
         needed.append("home")
     if config.wyoming.enabled:

@@ -73,6 +73,22 @@ class Hypotheses:
     near: str
     covers: frozenset[str]  # intents the grammar holds whole (SpeechGrammar.covers)
 
+    @property
+    def heard(self) -> str:
+        return self.free
+
+    def choose(self, intent_of: Callable[[str], str | None] | None = None) -> str | None:
+        return decide(self, intent_of)
+
+
+class Choices(Protocol):
+    """A recogniser's hypotheses, for the grammar and understanding to choose from."""
+
+    @property
+    def heard(self) -> str: ...
+
+    def choose(self, intent_of: Callable[[str], str | None] | None = None) -> str | None: ...
+
 
 @dataclass(frozen=True)
 class Transcript:
@@ -80,7 +96,7 @@ class Transcript:
     confidence: float
     audio_seconds: float
     decode_seconds: float
-    hypotheses: Hypotheses | None = None  # with a grammar; ``text`` is ``decide`` without understanding
+    hypotheses: Choices | None = None  # ``text`` is their choice without understanding
 
     @property
     def real_time_factor(self) -> float:
@@ -302,13 +318,18 @@ class Vosk:
         except Exception as exc:
             raise AsrError(f"{model_dir}: vosk cannot load this model ({exc})") from exc
         words = sorted({w for s in domain_sentences(bundle_dir, wake_phrase) for w in s})
-        # Vosk skips grammar words its lexicon lacks; "[unk]" keeps free speech possible.
-        self._grammar = json.dumps([" ".join(words), "[unk]"])
+        # Only words the model's lexicon has (it would skip the others, a warning each); "[unk]"
+        # keeps free speech possible. A model with none of them (another language) decodes freely.
+        known = [w for w in words if self._model.vosk_model_find_word(w) >= 0]
+        self._grammar: str | None = json.dumps([" ".join(known), "[unk]"]) if known else None
+        if not known:
+            log.warning("vosk: no word of the bundle is in the model's lexicon; decoding without them",
+                        extra={"model": model_dir})
         self._vosk = vosk
 
     def transcribe(self, audio: np.ndarray) -> Transcript:
         start = time.perf_counter()
-        recognizer = self._vosk.KaldiRecognizer(self._model, RATE, self._grammar)
+        recognizer = self._vosk.KaldiRecognizer(self._model, RATE, *([self._grammar] if self._grammar else []))
         recognizer.AcceptWaveform(audio.astype(np.int16).tobytes())
         result = json.loads(recognizer.FinalResult())
         text = result.get("text", "").replace("[unk]", "").strip()
@@ -317,9 +338,14 @@ class Vosk:
         return Transcript(" ".join(text.split()), confidence, audio.size / RATE, time.perf_counter() - start)
 
 
-def make_recognizer(kind: str, bundle_dir: Path, vosk_model: str = "", wake_phrase: str = "") -> Recognizer:
+def make_recognizer(kind: str, bundle_dir: Path, vosk_model: str = "", wake_phrase: str = "",
+                    whisper_model: str = "", whisper_beam: int = 3, threads: int = 2) -> Recognizer:
+    if kind == "whisper":
+        from edge_slm.voice.whisper import Whisper  # ctranslate2 loads only when chosen
+
+        return Whisper(bundle_dir, whisper_model, whisper_beam, threads, wake_phrase)
     if kind == "vosk":
         return Vosk(bundle_dir, vosk_model, wake_phrase)
     if kind == "pocketsphinx":
         return PocketSphinx(bundle_dir, wake_phrase)
-    raise AsrError(f"unknown recogniser {kind!r}; use pocketsphinx or vosk")
+    raise AsrError(f"unknown recogniser {kind!r}; use pocketsphinx, whisper or vosk")

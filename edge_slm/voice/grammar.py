@@ -8,7 +8,9 @@ tell a grammar sentence from free text that merely resembles one.
 
 from __future__ import annotations
 
+import heapq
 from collections import defaultdict
+from difflib import SequenceMatcher
 from typing import Sequence
 
 from edge_slm.engine.bundle import GRAMMAR_COVERS as COVERS
@@ -46,6 +48,33 @@ class SpeechGrammar:
         paths = self._reach(words, most)
         return list(paths[self.final]) if self.final in paths else []
 
+    def nearest(self, words: Sequence[str], budget: float) -> tuple[list[str], float] | None:
+        """The grammar sentence closest to ``words`` by word edits (a word heard for another costs
+        what their spellings differ, "ice" for "iced" 0.24; a word heard or left out, 1), and that
+        cost; None if every sentence costs more than ``budget``. A search over (words consumed,
+        state), cheapest first, so it stops at the first sentence it completes."""
+        start = (0.0, 0, self.start, ())
+        queue: list[tuple[float, int, int, tuple[str, ...]]] = [start]
+        done: set[tuple[int, int]] = set()
+        while queue:
+            cost, i, state, said = heapq.heappop(queue)
+            if (i, state) in done:
+                continue
+            done.add((i, state))
+            if i == len(words) and state == self.final:
+                return list(said), cost
+            steps: list[tuple[float, int, int, tuple[str, ...]]] = [(cost, i, t, said) for t in self._null.get(state, ())]
+            if i < len(words):
+                steps.append((cost + 1.0, i + 1, state, said))  # a word heard that the sentence lacks
+            for word, target in self._arcs.get(state, ()):
+                steps.append((cost + 1.0, i, target, said + (word,)))  # a grammar word not heard
+                if i < len(words):
+                    steps.append((cost + _unlike(words[i], word), i + 1, target, said + (word,)))
+            for step in steps:
+                if step[0] <= budget and (step[1], step[2]) not in done:
+                    heapq.heappush(queue, step)
+        return None
+
     def accepts(self, words: Sequence[str]) -> bool:
         return bool(words) and self.final in self._reach(words, 0)
 
@@ -77,6 +106,14 @@ class SpeechGrammar:
                 if c <= most and c < cost.get(target, most + 1):
                     cost[target], path[target] = c, path[state] + said
                     todo.append(target)
+
+
+def _unlike(heard: str, word: str) -> float:
+    """What hearing ``heard`` for ``word`` costs: 0 the same, else 0.1 plus how much their spellings
+    differ (1 - difflib's ratio), at most a whole edit."""
+    if heard == word:
+        return 0.0
+    return min(1.0, 1.1 - SequenceMatcher(None, heard, word).ratio())
 
 
 def reweighted(fsg: str, power: float) -> str:

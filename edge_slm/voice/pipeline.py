@@ -12,7 +12,7 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from edge_slm.service.config import VoiceConfig
-from edge_slm.voice.asr import Recognizer, Transcript, decide, make_recognizer
+from edge_slm.voice.asr import Recognizer, Transcript, make_recognizer
 from edge_slm.voice.vad import Endpointer, Utterance, Vad
 
 log = logging.getLogger("edge_slm.voice")
@@ -66,7 +66,8 @@ class VoicePipeline:
         self.config = config
         self.intent_of = intent_of
         self.recognizer = recognizer or make_recognizer(config.recognizer, bundle_dir, config.vosk_model,
-                                                           config.wake_phrase)
+                                                           config.wake_phrase, config.whisper_model,
+                                                           config.whisper_beam, config.threads)
         self.vad = Vad()
         self.gate = WakeGate(config.wake_phrase)
         # Recognitions run while the closing silence was waited for, and those of them thrown away
@@ -97,10 +98,10 @@ class VoicePipeline:
                 transcript = self.recognizer.transcribe(utterance.audio)
             early = None
             if transcript.hypotheses is not None and self.intent_of is not None:
-                chosen = decide(transcript.hypotheses, self.intent_of)
+                chosen = transcript.hypotheses.choose(self.intent_of)
                 if chosen is None:
                     log.info("speech outside the bundle's grammar ignored",
-                             extra={"heard": transcript.hypotheses.free[:200]})
+                             extra={"heard": transcript.hypotheses.heard[:200]})
                 transcript = replace(transcript, text=chosen or "")
             text, woke = self.gate.admit(transcript.text)
             if woke and text is None:

