@@ -119,3 +119,44 @@ def test_checkpoint_cache_reuses_only_what_nothing_changed(tmp_path: Path, capsy
     out = capsys.readouterr().out
     assert "teacher: reusing" in out and "student: reusing" not in out
     assert len(list(cache.glob("student-*.pt"))) == 2
+
+
+@pytest.mark.slow
+def test_a_bundle_under_an_eval_floor_is_not_written(tmp_path: Path) -> None:
+    recipe = tmp_path / "floor.toml"
+    text = (DATA / "tiny.toml").read_text().replace('path = "tiny.jsonl"', f'path = "{DATA / "tiny.jsonl"}"')
+    recipe.write_text(text.replace("limit = 20", "limit = 20\nmin_accuracy = 100.5"))
+    out = tmp_path / "out"
+    result = subprocess.run([sys.executable, "-m", "export", "build", str(recipe), "--out", str(out)],
+                            capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 3, result.stderr[-2000:]
+    assert "refusing to write the bundle" in result.stderr and "< 100.5%" in result.stderr
+    assert not out.exists()
+    # A floor is for what is measured: on a training source it is a recipe error, before training.
+    recipe.write_text(text.replace('[[data.eval]]', 'min_accuracy = 90\n\n[[data.eval]]', 1))
+    result = subprocess.run([sys.executable, "-m", "export", "build", str(recipe), "--out", str(out)],
+                            capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 2 and "for eval sources" in result.stderr
+
+
+def test_figures_per_family_and_the_floors_they_are_held_to(tiny_bundle: Path, tmp_path: Path) -> None:
+    from edge_slm.engine.labelled import read_jsonl
+    from export.evaluate import below_floor, family_scores, score_engine
+
+    data = tmp_path / "families.jsonl"
+    data.write_text('{"text": "turn off the lights in the garage", "intent": "HassTurnOff", "family": "lights"}\n'
+                    '{"text": "turn on the lights in the garage", "intent": "HassTurnOn", "family": "lights"}\n'
+                    '{"text": "turn on the lights in the garage", "intent": "HassTurnOff", "family": "wrong"}\n')
+    examples = list(read_jsonl(data))
+    assert [e.family for e in examples] == ["lights", "lights", "wrong"]
+    engine = Engine.load(tiny_bundle, threads=1)
+    families = family_scores(engine, examples)
+    assert set(families) == {"lights", "wrong"} and families["wrong"].total == 1
+    overall = score_engine(engine, examples)[0]
+    failures = below_floor("set", overall, families, 0.0, 101.0)
+    assert len(failures) == 2 and failures[0].startswith("set/lights: intent accuracy")
+    assert below_floor("set", overall, families, 0.0, 0.0) == []
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"text": "x", "intent": "A", "family": 3}\n')
+    with pytest.raises(Exception, match="'family' must be a string"):
+        list(read_jsonl(bad))
