@@ -22,7 +22,7 @@ from edge_slm.engine.bundle import Bundle, Manifest
 from edge_slm.engine.decode import bio_tags
 from edge_slm.engine.labelled import DataError, Example, read_jsonl
 from edge_slm.engine.metrics import agreement
-from edge_slm.engine.nlu import Engine
+from edge_slm.engine.nlu import LEGACY_ACTIONS, Engine
 from edge_slm.engine.numbers import words_to_number
 
 from .bundle_writer import publish, sign_bundle, staging_dir, write_manifest
@@ -220,7 +220,8 @@ def build(recipe: Recipe, out: Path, threads: int = 2, cache: Path | None = None
             "language": recipe.language, "description": recipe.description,
             "intents": data.intents, "slots": data.slots, "out_of_scope": oos,
             "intent_slots": intent_slots, "numeric_slots": data.numeric_slots,
-            "actions": [a for a in recipe.actions if a in data.intents],
+            "actions": [a for a in (recipe.actions if recipe.actions is not None else sorted(LEGACY_ACTIONS))
+                        if a in data.intents],
             "max_length": recipe.max_length, "inputs": INPUTS,
             "quantization": quant_info,
             "runtime": {"min_version": "0.1.0", "built_with": __version__},
@@ -301,9 +302,13 @@ def write_grammar(folder: Path, recipe: Recipe) -> None:
     from .templates import _load_intents
 
     source = sources[0]  # one grammar; several template folders would need merging
+    # An intent also trained from other data is said in ways the grammar does not hold ("kill the
+    # lights"): a recogniser must not reject such speech for being outside the grammar.
+    said_otherwise = frozenset(e.intent for other in recipe.train if other is not source
+                               for e in read_source(other, recipe))
     compiler = FsgCompiler(_load_intents(source.path), recipe.lists)
     try:
-        fsg = compiler.compile(list(source.intents) or None)
+        fsg = compiler.compile(list(source.intents) or None, said_otherwise)
     except Unsupported as exc:
         print(f"speech grammar: none ({exc})", flush=True)
         return

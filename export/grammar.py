@@ -40,10 +40,14 @@ class Unsupported(Exception):
     """A template the grammar cannot hold; left to the n-gram model."""
 
 
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+
+
 def words(text: str) -> list[str]:
     out: list[str] = []
     for word in _WORD.findall(text.lower()):
-        out += number_words(float(word)).split() if word[0].isdigit() else [word.strip("'")]
+        # A number said as words; a name that merely starts with a digit ("3d printer") as it is.
+        out += number_words(float(word)).split() if _NUMBER.fullmatch(word) else [word.strip("'")]
     return [w for w in out if w]
 
 
@@ -90,7 +94,9 @@ class FsgCompiler:
         self.skipped: list[str] = []
         self._list_values: dict[str, set[Tokens]] = {}
 
-    def compile(self, names: list[str] | None = None) -> str:
+    def compile(self, names: list[str] | None = None, said_otherwise: frozenset[str] = frozenset()) -> str:
+        """``said_otherwise``: intents the bundle also learned from data outside these templates
+        (hand-written or real phrasings): the grammar never holds those whole, whatever it compiled."""
         sequences: set[Tokens] = set()
         whole: list[str] = []  # intents every template of which is in the grammar
         for intent_name, intent in sorted(self.intents.intents.items()):
@@ -106,7 +112,7 @@ class FsgCompiler:
                         complete = False
                         continue
                     sequences.update(s for s in found if s)
-            if complete:
+            if complete and intent_name not in said_otherwise:
                 whole.append(intent_name)
         if not sequences:
             raise Unsupported("no template could be compiled")

@@ -46,7 +46,9 @@ class Recipe:
     seed: int
     max_length: int
     out_of_scope: str
-    actions: tuple[str, ...]       # intents that act on devices: never published without a target
+    # intents that act on devices: never published without a target. None (the recipe does not
+    # say): Home Assistant's device intents, as the runtime reads a manifest that does not say.
+    actions: tuple[str, ...] | None
     base: Path
     base_name: str
     train: tuple[Source, ...]
@@ -207,7 +209,7 @@ def load_recipe(file: Path, data_dir: Path | None = None) -> Recipe:
         language=data.get("language", "en"), description=data.get("description", ""),
         seed=data.get("seed", 13), max_length=data.get("max_length", 48),
         out_of_scope=data.get("out_of_scope", ""),
-        actions=tuple(str(a) for a in data.get("actions", [])),
+        actions=tuple(str(a) for a in data["actions"]) if "actions" in data else None,
         base=_base_path(data.get("base", {}), file),
         base_name=data.get("base", {}).get("name", "sentence-transformers/all-MiniLM-L6-v2"),
         train=train, eval=_sources(data.get("data", {}).get("eval", []), "data.eval", file, context),

@@ -402,6 +402,27 @@ def test_actions_only_target_domains_that_can_perform_them(engine) -> None:
             assert all(t.domain in allowed for t in targets), (intent, entity.entity_id, targets)
 
 
+def test_a_device_named_that_cannot_do_what_was_heard_is_refused(engine) -> None:
+    """Media controls reach only media players: "stop the espresso machine" taken for a pause is
+    never sent to the switch (as a refusal, not a bare pause Home Assistant would send anywhere)."""
+    from edge_slm.home.model import Area, Entity, Home
+
+    kitchen = (Entity("switch.espresso_machine", "Espresso Machine", "switch", "kitchen"),
+               Entity("media_player.kitchen_speaker", "Kitchen Speaker", "media_player", "kitchen"))
+    resolver = Resolver(Home(areas=(Area("kitchen", "Kitchen"),), entities=kitchen, by_area={"kitchen": kitchen}))
+    from edge_slm.engine.nlu import Slot
+
+    parse = engine.parse("stop the espresso machine")
+    name = Slot("name", "espresso machine", "espresso machine", 9, 25, 0.99)  # as masking tags it
+    pause = type(parse)(parse.text, "HassMediaPause", 0.99, True, (name,), "")
+    resolution = resolver.resolve(pause, None, engine.actions)
+    assert resolution.targets == () and resolution.needs_target
+    speaker = engine.parse("pause the kitchen speaker")
+    assert speaker.intent == "HassMediaPause"
+    assert [t.entity_id for t in resolver.resolve(speaker, None, engine.actions).targets] == \
+        ["media_player.kitchen_speaker"]
+
+
 @pytest.mark.parametrize("text,reply", [
     ("set the brightness of the kitchen lights to 250 percent", "Brightness must be from 0 to 100 percent, not 250"),
     ("set the temperature to 300 degrees", "Temperature must be from 0 to 100 degrees, not 300"),

@@ -48,11 +48,16 @@ def spoken(tmp_path_factory: pytest.TempPathFactory) -> list[bytes]:
 
 
 @pytest.mark.slow
-def test_thirty_spoken_commands_through_a_real_portaudio_input(spoken: list[bytes], tmp_path: Path) -> None:
+@pytest.mark.parametrize("recognizer", ["pocketsphinx", "whisper"])
+def test_thirty_spoken_commands_through_a_real_portaudio_input(spoken: list[bytes], tmp_path: Path,
+                                                               recognizer: str) -> None:
+    if recognizer == "whisper":
+        pytest.importorskip("ctranslate2")
     stream = silence(0.5) + b"".join(clip + silence(1.2) for clip in spoken) + silence(2.0)
     env = dict(os.environ, **alsa_mic(tmp_path, stream))
     seconds = len(stream) / 2 / 16000
-    result = subprocess.run([sys.executable, "-m", "edge_slm", "listen", "--seconds", f"{seconds:.2f}"],
+    result = subprocess.run([sys.executable, "-m", "edge_slm", "listen", "--seconds", f"{seconds:.2f}",
+                             "--recognizer", recognizer],
                             cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     messages = [json.loads(line) for line in result.stdout.splitlines()]

@@ -2,7 +2,7 @@
 
 Speech comes from espeak-ng (a US voice at 140 wpm), is played into the default
 capture device through ALSA's file plugin, and ``edge-slm listen`` hears it:
-VAD, pocketsphinx, the engine.  Needs espeak-ng and sox on the machine.
+VAD, the recogniser (``--recognizer``), the engine.  Needs espeak-ng and sox on the machine.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ COMMANDS = [
 ]
 
 
-def run_voice_bench(bundle: str | None) -> dict[str, Any]:
+def run_voice_bench(bundle: str | None, recognizer: str = "pocketsphinx") -> dict[str, Any]:
     if not have_speech_tools():
         raise RuntimeError("the voice benchmark needs espeak-ng and sox")
     watch = LoadWatch().start()
@@ -38,7 +38,8 @@ def run_voice_bench(bundle: str | None) -> dict[str, Any]:
     stream = gap + b"".join(raw_samples(speak(t, folder / f"c{i}.wav")) + gap
                             for i, t in enumerate(COMMANDS)) + gap
     env = dict(os.environ, **alsa_mic(folder, stream))
-    args = [sys.executable, "-m", "edge_slm", "listen", "--seconds", f"{len(stream) / 32000:.2f}"]
+    args = [sys.executable, "-m", "edge_slm", "listen", "--seconds", f"{len(stream) / 32000:.2f}",
+            "--recognizer", recognizer]
     if bundle:
         args += ["--bundle", bundle]
     progress(f"edge-slm listen on a virtual microphone ({len(stream) / 32000:.0f} s of audio, real time)")

@@ -41,7 +41,15 @@ ACTION_DOMAINS = {
                              "automation", "group"}),
     "HassLightSet": frozenset({"light"}),
     "HassSetPosition": frozenset({"cover", "valve"}),
+    "HassClimateSetTemperature": frozenset({"climate"}),
+    "HassVacuumStart": frozenset({"vacuum"}),
+    "HassVacuumReturnToBase": frozenset({"vacuum"}),
 }
+# Media controls only ever reach a media player ("stop the espresso machine" taken for a pause is
+# refused, never sent to the switch).
+for _intent in ("HassMediaPause", "HassMediaUnpause", "HassMediaNext", "HassMediaPrevious", "HassSetVolume",
+                "HassMediaSearchAndPlay"):
+    ACTION_DOMAINS[_intent] = frozenset({"media_player"})
 ACTION_DOMAINS["HassTurnOff"] = ACTION_DOMAINS["HassToggle"] = ACTION_DOMAINS["HassTurnOn"] - {"scene", "script"}
 # "all the lights", "every light", "lights in the whole house": the command's kind of device everywhere.
 _EVERYWHERE = re.compile(r"\b(all|every|everything|everywhere|whole (house|home|place)|entire (house|home))\b")
@@ -245,10 +253,12 @@ class Resolver:
                 members = only if len(only) == 1 else []
             targets = [self._target(e, 1.0) for e in members]
             area = place
-        capable = ACTION_DOMAINS.get(parse.intent) if parse.intent in actions else None
-        if capable is not None:
-            targets = [t for t in targets if t.domain in capable]
-        needs = parse.recognized and parse.intent in actions and not targets
+        capable = ACTION_DOMAINS.get(parse.intent)
+        incapable = False  # the words named devices, none of which can do this
+        if capable is not None and targets:
+            kept = [t for t in targets if t.domain in capable]
+            incapable, targets = not kept, kept
+        needs = parse.recognized and (incapable or (parse.intent in actions and not targets))
         return Resolution(tuple(targets), area, floor or (self.home.floor(area.floor) if area else None),
                           domains, tuple(unresolved), needs)
 
