@@ -95,8 +95,12 @@ def test_candidates_choose_a_grammar_sentence_a_snap_or_nothing_for_a_covered_in
     assert heard.choose(intent_of) == "i want a dark roast mocha"
     assert Candidates(("i want a dark rose mocha",), "", "i want a dark roast mocha", covers).choose(intent_of) == \
         "i want a dark roast mocha"
-    # Heard as an order the grammar would hold, but neither in it nor near it: not acted on.
+    # Heard as an order the grammar would hold, but neither in it nor near it: not acted on ...
     assert Candidates(("give me a mocha by the window please",), "", "", covers).choose(intent_of) is None
+    # ... unless a sentence is within the looser distance kept for what understanding recognises.
+    assert Candidates(("brew an dark roast mocha",), "", "", covers, "brew a dark roast mocha").choose(intent_of) == \
+        "brew a dark roast mocha"
+    assert Candidates(("tell me a joke",), "", "", covers, "i want a mocha").choose(intent_of) == "tell me a joke"
     # Out of scope, heard as said: kept for understanding to refuse.
     assert Candidates(("tell me a joke",), "", "", covers).choose(intent_of) == "tell me a joke"
     assert Candidates((), "", "", covers).choose(intent_of) is None

@@ -55,6 +55,10 @@ MAX_TOKENS = 64
 # A grammar sentence within this many word edits per word heard (a near-identical word costing
 # less than a whole edit) is what was said: "dark rose" -> "dark roast" costs 0.43 over 5 words.
 SNAP_DISTANCE = 0.25
+# Speech that understanding takes for an intent the grammar holds whole may be further off (a
+# speaker's "an" for "a", "a bit of" for "a little bit of"): its nearest sentence within this many
+# edits per word, as pocketsphinx's grammar path is kept (asr.GRAMMAR_DISTANCE); else not acted on.
+LOOSE_DISTANCE = 0.5
 # The prompt's length in tokens (Whisper keeps at most 223 of previous text).
 PROMPT_TOKENS = 160
 _WORD = re.compile(r"[a-z]+(?:'[a-z]+)?|\d+(?:\.\d+)?")
@@ -89,6 +93,7 @@ class Candidates:
     in_grammar: str  # the first of them that is a grammar sentence ("" if none, or no grammar)
     snapped: str  # the grammar sentence nearest to one of them, when near enough ("" if none)
     covers: frozenset[str]  # intents the grammar holds whole
+    loose: str = ""  # the nearest grammar sentence within LOOSE_DISTANCE ("" if none)
 
     @property
     def heard(self) -> str:
@@ -104,7 +109,7 @@ class Candidates:
         if self.snapped:
             return self.snapped
         if intent_of is not None and self.covers and self.heard and intent_of(self.heard) in self.covers:
-            return None
+            return self.loose or None
         return self.heard or None
 
 
@@ -223,13 +228,15 @@ class Whisper:
             words = " ".join(unrepeated(spoken_words(self._tokenizer.decode([i for i in ids if i < self._end]))))
             if words and words not in texts:
                 texts.append(words)
-        in_grammar = snapped = ""
+        in_grammar = snapped = loose = ""
         if self.grammar is not None and texts:
             in_grammar = next((t for t in texts if self.grammar.accepts(t.split())), "")
             if not in_grammar:
-                snapped = self._snap(texts)
+                snapped = self._snap(texts, SNAP_DISTANCE)
+            if not in_grammar and not snapped and self.grammar.covers:
+                loose = self._snap(texts[:1], LOOSE_DISTANCE)
         candidates = Candidates(tuple(texts), in_grammar, snapped,
-                                self.grammar.covers if self.grammar is not None else frozenset())
+                                self.grammar.covers if self.grammar is not None else frozenset(), loose)
         confidence = float(np.exp(result.scores[0])) if result.scores else 0.0
         return Transcript(candidates.choose() or "", confidence, audio.size / RATE,
                           time.perf_counter() - start, candidates)
@@ -240,12 +247,12 @@ class Whisper:
         repeating itself, and every token is a decoder step."""
         return min(MAX_TOKENS, 8 + int(6 * seconds))
 
-    def _snap(self, texts: list[str]) -> str:
+    def _snap(self, texts: list[str], distance: float) -> str:
         assert self.grammar is not None
         best, best_cost = "", float("inf")
         for text in texts:
             words = text.split()
-            found = self.grammar.nearest(words, SNAP_DISTANCE * len(words))
+            found = self.grammar.nearest(words, distance * len(words))
             if found is not None and found[1] < best_cost:
                 best, best_cost = " ".join(found[0]), found[1]
         return best
