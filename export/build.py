@@ -89,6 +89,7 @@ class Dataset:
     intents: list[str]
     slots: list[str]
     hashes: dict[str, str]
+    source_intents: dict[str, frozenset[str]]  # training source name -> the intents it holds
 
     @property
     def tags(self) -> list[str]:
@@ -122,9 +123,12 @@ def load_dataset(recipe: Recipe) -> Dataset:
     """Read and check every source before any training starts."""
     train: list[Example] = []
     hashes: dict[str, str] = {}
+    source_intents: dict[str, frozenset[str]] = {}
     for source in recipe.train:
-        train += read_source(source, recipe)
+        examples = read_source(source, recipe)
+        train += examples
         hashes[source.name] = _hash_path(source.path)
+        source_intents[source.name] = frozenset(e.intent for e in examples)
     if not train:
         raise DataError(f"{recipe.path}: the training data is empty")
     evals: dict[str, list[Example]] = {}
@@ -148,7 +152,7 @@ def load_dataset(recipe: Recipe) -> Dataset:
     unknown_slots = sorted({n for e in [x for p in evals.values() for x in p] for n, _, _ in e.spans} - set(slots))
     if unknown_slots:
         raise DataError(f"slot(s) in the eval data with no training examples: {', '.join(unknown_slots)}")
-    return Dataset(train, evals, intents, slots, hashes)
+    return Dataset(train, evals, intents, slots, hashes, source_intents)
 
 
 def build(recipe: Recipe, out: Path, threads: int = 2, cache: Path | None = None,
@@ -212,7 +216,7 @@ def build(recipe: Recipe, out: Path, threads: int = 2, cache: Path | None = None
         (staging / "responses.json").write_text(
             json.dumps(responses, indent=2), encoding="utf-8")
         write_asr_lists(staging, data)
-        write_grammar(staging, recipe)
+        write_grammar(staging, recipe, data)
 
         manifest: dict[str, Any] = {
             "format": BUNDLE_FORMAT, "name": recipe.name, "version": recipe.version,
@@ -291,7 +295,7 @@ def build(recipe: Recipe, out: Path, threads: int = 2, cache: Path | None = None
         raise
 
 
-def write_grammar(folder: Path, recipe: Recipe) -> None:
+def write_grammar(folder: Path, recipe: Recipe, data: Dataset) -> None:
     """``asr/grammar.fsg``: the template sources compiled into the recogniser's word graph
     (export/grammar.py). A bundle with no templates, or none that compile, has none."""
     from .grammar import FsgCompiler, Unsupported
@@ -304,8 +308,8 @@ def write_grammar(folder: Path, recipe: Recipe) -> None:
     source = sources[0]  # one grammar; several template folders would need merging
     # An intent also trained from other data is said in ways the grammar does not hold ("kill the
     # lights"): a recogniser must not reject such speech for being outside the grammar.
-    said_otherwise = frozenset(e.intent for other in recipe.train if other is not source
-                               for e in read_source(other, recipe))
+    said_otherwise = frozenset().union(*(data.source_intents[other.name] for other in recipe.train
+                                          if other is not source))
     compiler = FsgCompiler(_load_intents(source.path), recipe.lists)
     try:
         fsg = compiler.compile(list(source.intents) or None, said_otherwise)

@@ -47,9 +47,8 @@ ACTION_DOMAINS = {
 }
 # Media controls only ever reach a media player ("stop the espresso machine" taken for a pause is
 # refused, never sent to the switch).
-for _intent in ("HassMediaPause", "HassMediaUnpause", "HassMediaNext", "HassMediaPrevious", "HassSetVolume",
-                "HassMediaSearchAndPlay"):
-    ACTION_DOMAINS[_intent] = frozenset({"media_player"})
+ACTION_DOMAINS.update(dict.fromkeys(("HassMediaPause", "HassMediaUnpause", "HassMediaNext", "HassMediaPrevious",
+                                     "HassSetVolume", "HassMediaSearchAndPlay"), frozenset({"media_player"})))
 ACTION_DOMAINS["HassTurnOff"] = ACTION_DOMAINS["HassToggle"] = ACTION_DOMAINS["HassTurnOn"] - {"scene", "script"}
 # "all the lights", "every light", "lights in the whole house": the command's kind of device everywhere.
 _EVERYWHERE = re.compile(r"\b(all|every|everything|everywhere|whole (house|home|place)|entire (house|home))\b")

@@ -36,8 +36,8 @@ def _mel_to_hz(mel: np.ndarray) -> np.ndarray:
 def mel_filters(rate: int = RATE, n_fft: int = N_FFT, n_mels: int = N_MELS) -> np.ndarray:
     """(n_mels, n_fft // 2 + 1) triangular filters, each normalised to unit area (Slaney)."""
     fft_freqs = np.linspace(0.0, rate / 2.0, n_fft // 2 + 1)
-    edges = _mel_to_hz(np.linspace(_hz_to_mel(np.array([0.0]))[0], _hz_to_mel(np.array([rate / 2.0]))[0],
-                                   n_mels + 2))
+    low, high = _hz_to_mel(np.array([0.0, rate / 2.0]))
+    edges = _mel_to_hz(np.linspace(low, high, n_mels + 2))
     widths = np.diff(edges)
     ramps = edges[:, None] - fft_freqs[None, :]
     lower = -ramps[:-2] / widths[:-1, None]

@@ -24,7 +24,7 @@ from typing import Callable
 import numpy as np
 
 from edge_slm.engine.numbers import number_words
-from edge_slm.engine.signing import sha256
+from edge_slm.engine.bundle import sha256_file
 from edge_slm.voice.asr import AsrError, Transcript
 from edge_slm.voice.audio import RATE
 from edge_slm.voice.grammar import SpeechGrammar
@@ -110,14 +110,6 @@ class Candidates:
         return self.heard or None
 
 
-def _digest(path: Path) -> str:
-    digest = sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def model_folder(folder: str) -> tuple[Path, dict[str, str]]:
     """The model's folder and the sha256 each of its files must have."""
     if not folder:
@@ -147,7 +139,7 @@ def check_files(path: Path, pinned: dict[str, str]) -> None:
             raise AsrError(f"{file}: missing from the Whisper model")
         if name not in pinned:
             raise AsrError(f"{path}: {SUMS_FILE} gives no sha256 for {name}")
-        if _digest(file) != pinned[name]:
+        if sha256_file(file) != pinned[name]:
             raise AsrError(f"{file}: sha256 differs from the pinned one; the model was changed or damaged")
 
 
