@@ -297,11 +297,12 @@ def build(recipe: Recipe, out: Path, threads: int = 2, cache: Path | None = None
 
 def write_grammar(folder: Path, recipe: Recipe, data: Dataset) -> None:
     """``asr/grammar.fsg``: the template sources compiled into the recogniser's word graph
-    (export/grammar.py). A bundle with no templates, or none that compile, has none."""
+    (export/grammar.py). A bundle with no templates, or none that compile, or whose recipe says
+    ``speech_grammar = false``, has none."""
     from .grammar import FsgCompiler, Unsupported
 
     sources = [s for s in recipe.train if s.kind == "templates"]
-    if not sources:
+    if not sources or not recipe.speech_grammar:
         return
     from .templates import _load_intents
 

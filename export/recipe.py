@@ -49,6 +49,9 @@ class Recipe:
     # intents that act on devices: never published without a target. None (the recipe does not
     # say): Home Assistant's device intents, as the runtime reads a manifest that does not say.
     actions: tuple[str, ...] | None
+    # False: no asr/grammar.fsg, the recognisers' n-gram model only (a recipe whose lists are
+    # examples standing for names each home has its own of).
+    speech_grammar: bool
     base: Path
     base_name: str
     train: tuple[Source, ...]
@@ -64,7 +67,7 @@ class Recipe:
 
 
 _TOP = {"name": str, "version": str, "language": str, "description": str, "seed": int,
-        "max_length": int, "out_of_scope": str, "actions": list, "base": dict, "data": dict, "vocab": dict,
+        "max_length": int, "out_of_scope": str, "actions": list, "speech_grammar": bool, "base": dict, "data": dict, "vocab": dict,
         "teacher": dict, "student": dict, "quantize": dict, "responses": dict, "lists": dict,
         "licenses": list}
 _BASE = {"package": str, "subdir": str, "path": str, "name": str}
@@ -210,6 +213,7 @@ def load_recipe(file: Path, data_dir: Path | None = None) -> Recipe:
         seed=data.get("seed", 13), max_length=data.get("max_length", 48),
         out_of_scope=data.get("out_of_scope", ""),
         actions=tuple(str(a) for a in data["actions"]) if "actions" in data else None,
+        speech_grammar=data.get("speech_grammar", True),
         base=_base_path(data.get("base", {}), file),
         base_name=data.get("base", {}).get("name", "sentence-transformers/all-MiniLM-L6-v2"),
         train=train, eval=_sources(data.get("data", {}).get("eval", []), "data.eval", file, context),

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 from conftest import ROOT, rigs_only
@@ -33,3 +36,32 @@ def test_default_bundle_gives_the_same_intents_on_arm64() -> None:
     x86 = Engine.load(None, threads=1, cache_size=0).parse_batch(COMMANDS)
     expected = [[p.intent, p.recognized, [[s.name, s.raw] for s in p.slots]] for p in x86]
     assert arm["results"] == expected
+
+
+SPOKEN = ["turn on the kitchen lights", "set the thermostat to twenty one degrees"]
+
+
+def test_whisper_hears_the_same_on_arm64(tmp_path) -> None:
+    """The Pi 5's recogniser: CTranslate2's aarch64 wheel gives the same words as on x86 (for
+    correctness only: qemu is 50-350 times slower than the board)."""
+    pytest.importorskip("ctranslate2")
+    from edge_slm.bench.rig import speak
+    from edge_slm.voice.audio import read_wav
+    from edge_slm.voice.whisper import Whisper
+
+    script = ROOT / "tests" / "rigs" / "arm64-root.sh"
+    prepare = subprocess.run(["bash", str(script), "prepare"], capture_output=True, text=True, timeout=1800)
+    assert prepare.returncode == 0, prepare.stderr[-3000:]
+    root = Path(os.environ.get("EDGE_SLM_ARM64_ROOT", "/var/cache/edge-slm/arm64-root"))
+    audio = root / "opt" / "audio"
+    shutil.rmtree(audio, ignore_errors=True)
+    audio.mkdir(parents=True)
+    wavs = [speak(text, audio / f"{i}.wav") for i, text in enumerate(SPOKEN)]
+    run = subprocess.run(["bash", str(script), "run", str(ROOT / "tests" / "rigs" / "arm64_whisper.py"), "3",
+                          *[f"/opt/audio/{w.name}" for w in wavs]], capture_output=True, text=True, timeout=1500)
+    assert run.returncode == 0, run.stderr[-3000:]
+    arm = json.loads(run.stdout.strip().splitlines()[-1])
+    assert arm["machine"] == "aarch64"
+    whisper = Whisper(ROOT / "edge_slm" / "bundles" / "default", beam=3, threads=2)
+    x86 = [whisper.transcribe(read_wav(w)).text for w in wavs]
+    assert arm["texts"] == x86 == SPOKEN, (arm, x86)

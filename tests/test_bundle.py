@@ -106,6 +106,20 @@ def test_shipped_bundle_matches_its_recipe() -> None:
     recipe = ROOT / "export" / "recipes" / manifest.source["recipe"]["file"]
     assert hashlib.sha256(recipe.read_bytes()).hexdigest() == manifest.source["recipe"]["sha256"]
     assert {entry["license"] for entry in manifest.source["licenses"]} >= {"Apache-2.0", "CC BY 4.0"}
+    # Its lists' names are examples of what homes hold: no speech grammar forces speech onto them.
+    from export.recipe import load_recipe
+
+    assert load_recipe(recipe).speech_grammar is False
+    assert not (load_bundle(None).path / "asr" / "grammar.fsg").exists()
+
+
+def test_the_shipped_bundle_is_signed_by_the_first_shipped_key_and_earlier_keys_stay() -> None:
+    """The shipped key file lists the current release key first and earlier releases' after it, so
+    that a bundle already on a device keeps loading after an upgrade."""
+    from edge_slm.engine.signing import default_public_keys, key_id
+
+    keys = default_public_keys()
+    assert len(keys) >= 2 and load_bundle(None).signed_by == key_id(keys[0])
 
 
 def test_intent_slots_must_name_the_bundles_slots(bundle_copy: Path) -> None:

@@ -333,7 +333,7 @@ def test_unseen_names_are_parsed_in_words_the_model_knows(engine, resolver: Reso
 
 def test_the_masker_finds_whole_names_longest_first(resolver: Resolver) -> None:
     found = resolver.masker.find("turn off grandmas lamp and the aquarium heatr and the kettle")
-    assert [h.entity.entity_id for h in found] == ["light.grandmas_lamp", "switch.aquarium_heater"]
+    assert [h.entity.entity_id for h in found if h.entity] == ["light.grandmas_lamp", "switch.aquarium_heater"]
     text = "turn off grandmas lamp and the aquarium heatr and the kettle"
     assert [text[h.start:h.end] for h in found] == ["grandmas lamp", "aquarium heatr"]
     assert resolver.masker.find("turn on the lights") == []  # one-word names and kinds are the model's
@@ -485,6 +485,44 @@ def test_a_newcomers_home_gets_what_was_meant_or_nothing(engine, tmp_path: Path,
         assert decision.parse.response == reply
 
 
+ODD_ROOMS_HOME = """\
+areas:
+  - {id: orangery, name: Orangery}
+  - {id: scullery, name: Scullery}
+  - {id: vestibule, name: Vestibule}
+  - {id: mezzanine, name: Mezzanine}
+entities:
+  - {entity_id: light.orangery, name: Orangery Pendant, area: orangery}
+  - {entity_id: light.scullery, name: Strip Light, area: scullery}
+  - {entity_id: light.vestibule, name: Hall Lantern, area: vestibule}
+  - {entity_id: light.mezzanine, name: Wall Washers, area: mezzanine}
+  - {entity_id: fan.mezzanine, name: Ceiling Fan, area: mezzanine}
+"""
+
+
+# Each of these was a colour, out of scope or under the action threshold before the room was
+# masked ("turn on the lights in the orangery": HassLightSet with the colour "orangery").
+@pytest.mark.parametrize("text,intent,targets", [
+    ("turn on the lights in the orangery", "HassTurnOn", ["light.orangery"]),
+    ("turn on the lights in the scullery", "HassTurnOn", ["light.scullery"]),
+    ("turn on the lights in the vestibule", "HassTurnOn", ["light.vestibule"]),
+    ("turn on the lights in the mezzanine", "HassTurnOn", ["light.mezzanine"]),
+    ("switch off the ceiling fan in the mezzanine", "HassTurnOff", ["fan.mezzanine"]),
+])
+def test_rooms_the_model_never_saw_are_parsed_as_a_room_it_knows(engine, tmp_path: Path, text: str, intent: str,
+                                                                  targets: list[str]) -> None:
+    from edge_slm.service.homefile import HomeFile
+    from edge_slm.service.understand import Understander
+
+    home = tmp_path / "home.yaml"
+    home.write_text(ODD_ROOMS_HOME)
+    (decision,) = Understander(engine, HomeFile(str(home))).understand(text)
+    assert decision.recognized and decision.parse.intent == intent, decision
+    assert sorted(t.entity_id for t in decision.resolution.targets) == targets
+    assert "kitchen" not in decision.parse.response.lower()  # the placeholder never shows
+    assert all(text[s.start:s.end] == s.raw for s in decision.parse.slots)
+
+
 def test_a_compound_commands_parts_are_judged_on_their_own_words(engine, home_file: Path) -> None:
     # "off" in the first part says nothing against the second part's "turn on".
     from edge_slm.service.homefile import HomeFile
@@ -495,20 +533,15 @@ def test_a_compound_commands_parts_are_judged_on_their_own_words(engine, home_fi
     assert [d.parse.intent for d in decisions if d.recognized] == ["HassTurnOff", "HassTurnOn"]
 
 
-# The shipped bundle (1.3.1) was trained before sensor questions were in its data (BENCHMARKS.md).
-_SENSOR_FAMILIES = {"battery", "hazards", "moisture", "connectivity", "problems", "sensor_values", "openings",
-                    "presence"}
-
-
 def test_everyday_sentences_per_family_do_not_regress(engine) -> None:
-    """The everyday set written for evaluation (export/recipes/eval): every family of commands and
-    of light, lock and cover questions holds; the sensor families are measured, not yet held."""
+    """The everyday set written for evaluation (export/recipes/eval): the shipped bundle holds the
+    floors its recipe builds to (95% overall, 75% in every family: commands, questions about
+    lights, locks and covers, and about sensors), as the build that wrote it checked."""
     from edge_slm.engine.labelled import read_jsonl
     from export.evaluate import family_scores
 
     examples = list(read_jsonl(ROOT / "export/recipes/eval/home-everyday.jsonl"))
     families = family_scores(engine, examples)
-    low = {f: f"{s.intent_correct}/{s.total}" for f, s in families.items()
-           if f not in _SENSOR_FAMILIES and s.intent_accuracy < 85.0}
+    low = {f: f"{s.intent_correct}/{s.total}" for f, s in families.items() if s.intent_accuracy < 75.0}
     assert low == {}, low
-    assert sum(s.intent_correct for s in families.values()) >= 127
+    assert sum(s.intent_correct for s in families.values()) >= 0.95 * len(examples)

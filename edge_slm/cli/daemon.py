@@ -8,10 +8,14 @@ import json
 import sys
 import threading
 import time
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
+from edge_slm.engine.bundle import Bundle, load_bundle
 from edge_slm.errors import MissingExtra, require_extra
 from edge_slm.service.config import Config, ConfigError, load_config
+
+if TYPE_CHECKING:
+    from edge_slm.voice.asr import Recognizer
 
 DEMO_COMMANDS = [
     "turn on the kitchen lights",
@@ -22,6 +26,24 @@ DEMO_COMMANDS = [
     "tell me a joke",
     '{"text": 42}',
 ]
+
+
+def open_bundle(config: Config, location: str | None, voice: bool) -> tuple[Bundle, Recognizer | None]:
+    """The bundle, and Whisper when ``voice`` is on and it is the recogniser, loaded before any
+    engine: Whisper turns its float16 weights into int8 as it loads (about 100 MB for a moment), and
+    an engine loaded afterwards reuses what that freed, so peak RSS stays under 250 MB (260 MB the
+    other way round; BENCHMARKS.md). Raises BundleError, MissingExtra or AsrError."""
+    bundle = load_bundle(location or config.model.bundle, config.model.trusted_keys)
+    if not voice or config.voice.recognizer != "whisper":
+        return bundle, None
+    require_extra("voice")
+    require_extra("whisper")
+    from edge_slm.voice.asr import make_recognizer
+
+    settings = config.voice
+    return bundle, make_recognizer("whisper", bundle.path, whisper_model=settings.whisper_model,
+                                   whisper_beam=settings.whisper_beam, threads=settings.threads,
+                                   wake_phrase=settings.wake_phrase)
 
 
 def load_or_exit(path: str | None) -> Config:
@@ -40,35 +62,39 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     config = load_or_exit(args.config)
     logs.setup(config.service.log_level)
-    try:
-        daemon = Daemon(config)
-    except BundleError as exc:
-        print(f"edge-slm: bundle error: {exc}", file=sys.stderr)
-        return 2
-    except ConfigError as exc:
-        print(f"edge-slm: config error: {exc}", file=sys.stderr)
-        return 2
     # What the config turns on must start, or the service says why and stops (systemd shows the
     # line); it never reports READY with a part missing.
     part = ""
     try:
+        part = "voice" if config.voice.enabled else ""
+        bundle, recognizer = open_bundle(config, None, config.voice.enabled)
+        part = ""
+        daemon = Daemon(config, bundle=bundle)
         if config.voice.enabled:
             part = "voice"
             require_extra("voice")
+            from edge_slm.voice.pipeline import VoicePipeline
             from edge_slm.voice.service import VoiceService
 
-            daemon.components.append(VoiceService(config, daemon).start())
+            pipeline = VoicePipeline(config.voice, bundle.path, recognizer, intent_of=daemon.intent_of)
+            daemon.components.append(VoiceService(config, daemon, pipeline).start())
         if config.wyoming.enabled:
             part = "wyoming"
             require_extra("wyoming")
             from edge_slm.service.wyoming import Channel, WyomingThread
 
             daemon.components.append(WyomingThread(config.wyoming.uri, Channel(daemon.understander, config)).start())
+    except BundleError as exc:
+        print(f"edge-slm: bundle error: {exc}", file=sys.stderr)
+        return 2
+    except ConfigError as exc:
+        print(f"edge-slm: config error: {exc}", file=sys.stderr)
+        return 2
     except MissingExtra as exc:
         print(f"edge-slm: {part}: {exc}", file=sys.stderr)
         return 2
     except Exception as exc:  # noqa: BLE001 - one clear line, not a traceback in a restart loop
-        print(f"edge-slm: {part} cannot start: {exc}", file=sys.stderr)
+        print(f"edge-slm: {part or 'the service'} cannot start: {exc}", file=sys.stderr)
         return 2
     daemon.start()
     return daemon.run_forever()
@@ -126,6 +152,7 @@ def cmd_listen(args: argparse.Namespace) -> int:
     import uuid
     from pathlib import Path
 
+    from edge_slm.engine.bundle import BundleError
     from edge_slm.errors import RefusedInput
     from edge_slm.service import logs
     from edge_slm.service.messages import ModelInfo, Source
@@ -143,17 +170,16 @@ def cmd_listen(args: argparse.Namespace) -> int:
     logs.setup("warning")
     try:
         require_extra("voice")
-        if config.voice.recognizer == "whisper":
-            require_extra("whisper")
+        bundle, recognizer = open_bundle(config, args.bundle, voice=True)
         # The daemon's understanding: the config's home and room, compound commands split.
-        understander = Understander.from_config(config, bundle=args.bundle)
-    except (MissingExtra, ConfigError) as exc:
+        understander = Understander.from_config(config, bundle=bundle)
+    except (MissingExtra, ConfigError, BundleError, AsrError) as exc:
         print(f"edge-slm listen: {exc}", file=sys.stderr)
         return 2
     engine = understander.engine
     model = ModelInfo(engine.manifest.name, engine.manifest.version)
     try:
-        pipeline = VoicePipeline(config.voice, engine.bundle.path, intent_of=engine.intent_of)
+        pipeline = VoicePipeline(config.voice, bundle.path, recognizer, intent_of=engine.intent_of)
         if args.wav:
             audio = read_wav(Path(args.wav))
             chunks = recording_chunks(audio)

@@ -19,7 +19,7 @@ from typing import Any
 
 from edge_slm import BUNDLE_FORMAT, __version__
 from edge_slm.engine.decode import bio_tags
-from edge_slm.engine.signing import DEFAULT_KEY, SIGNATURE, SignatureError, public_key_bytes, sha256, verify
+from edge_slm.engine.signing import SIGNATURE, SignatureError, sha256, trusted_public_keys, verify
 from edge_slm.errors import EdgeSlmError, ErrorCode
 
 MANIFEST = "manifest.json"
@@ -270,7 +270,7 @@ def _verify(path: Path, trusted_keys: list[str]) -> Bundle:
         if signature_path.is_symlink() and not _inside(path, signature_path):
             raise BundleError(f"{signature_path}: is a link that leaves the bundle")
         try:
-            keys = [public_key_bytes(k) for k in dict.fromkeys([DEFAULT_KEY, *trusted_keys])]
+            keys = trusted_public_keys(trusted_keys)
             text = signature_path.read_text(encoding="utf-8") if signature_path.is_file() else None
             signed_by = verify(manifest_bytes, text, keys)
         except (SignatureError, OSError, ValueError) as exc:

@@ -139,6 +139,9 @@ class Decoder:
         self._viterbi = BioViterbi(tags)
         self._tag_masks = intent_tag_masks(tags, intent_slots)
         self._timer_slots = {i: "minutes" in names for i, names in intent_slots.items()}
+        # The one slot measured in percent an intent takes (volume_level of HassSetVolume), if one.
+        self._percent_slot = {i: next(iter(PERCENT_SLOTS & set(names))) for i, names in intent_slots.items()
+                              if len(PERCENT_SLOTS & set(names)) == 1}
 
     def __call__(self, text: str, words: list[Word], first_tokens: list[int], intent_logits: np.ndarray,
                  slot_logits: np.ndarray) -> tuple[str, float, bool, tuple[Slot, ...]]:
@@ -163,6 +166,13 @@ class Decoder:
                 # "set a timer for a quarter of an hour": a duration said only as a part of an hour
                 slots.extend(Slot("minutes", round(p.fraction * 60), text[p.start:p.end], p.start, p.end,
                                   round(confidence, 4)) for p in parts_in(text)[:1] if p.of == "hour")
+            percent = self._percent_slot.get(intent)
+            if percent and percent not in {s.name for s in slots}:
+                # "set the volume to a third": a level said only as a part, which the model left
+                # untagged; the part's share of 100, where no other slot was found.
+                slots.extend(Slot(percent, round(p.fraction * 100), text[p.start:p.end], p.start, p.end,
+                                  round(confidence, 4)) for p in parts_in(text)[:1]
+                             if p.of is None and all(p.end <= s.start or s.end <= p.start for s in slots))
         return intent, round(confidence, 4), recognized, tuple(slots)
 
 

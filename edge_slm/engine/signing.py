@@ -21,7 +21,7 @@ from edge_slm.errors import EdgeSlmError, ErrorCode
 
 SIGNATURE = "manifest.sig"
 ALGORITHM = "ed25519"
-DEFAULT_KEY = "default"  # [model] trusted_keys entry meaning the key the shipped bundle is signed with
+DEFAULT_KEY = "default"  # [model] trusted_keys entry meaning the keys shipped bundles are signed with
 
 
 class SignatureError(EdgeSlmError):
@@ -48,14 +48,20 @@ def key_id(public_raw: bytes) -> str:
     return digest.hexdigest()[:16]
 
 
-def default_public_key() -> str:
-    return (resources.files("edge_slm") / "keys" / "default.pub").read_text(encoding="utf-8").strip()
+def default_public_keys() -> list[bytes]:
+    """The keys shipped bundles are signed with, one base64 key a line: the current release's first,
+    then earlier releases' (a bundle already on a device still loads after an upgrade)."""
+    text = (resources.files("edge_slm") / "keys" / "default.pub").read_text(encoding="utf-8")
+    return [public_key_bytes(line) for line in text.split() if line]
+
+
+def trusted_public_keys(entries: list[str]) -> list[bytes]:
+    """The shipped keys and each ``[model] trusted_keys`` entry (``default`` names the shipped ones)."""
+    return list(dict.fromkeys([*default_public_keys(), *(public_key_bytes(e) for e in entries if e != DEFAULT_KEY)]))
 
 
 def public_key_bytes(entry: str) -> bytes:
-    """32 raw bytes from a trusted_keys entry: base64, a file holding base64 or a PEM key, or ``default``."""
-    if entry == DEFAULT_KEY:
-        entry = default_public_key()
+    """32 raw bytes from a trusted_keys entry: base64, or a file holding base64 or a PEM key."""
     text = entry.strip()
     path = Path(text).expanduser()
     if len(text) < 1024 and ("/" in text or text.endswith((".pub", ".pem"))) and path.is_file():

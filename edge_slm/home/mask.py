@@ -1,6 +1,8 @@
 """Names the model never saw, said in words it knows: the home's device names found in the text are
 swapped for a name of the same kind that the model handles well ("turn on the himalayan salt
-lamp" is parsed as "turn on the desk lamp"), then the slot is given back its own words.
+lamp" is parsed as "turn on the desk lamp"), its area names for a room the model knows ("turn on
+the conservatory lights" as "turn on the kitchen lights"), then the slot is given back its own
+words.
 
 A model trained on thousands of device names still calls some sentences with an unseen
 multi-word name out of scope; the home description says which words are a device, so the
@@ -29,6 +31,9 @@ PLACEHOLDERS = {"light": "desk lamp", "switch": "kettle", "fan": "desk fan", "co
                 "media_player": "tv", "lock": "front door lock", "climate": "thermostat",
                 "vacuum": "robot vacuum"}
 DEFAULT_PLACEHOLDER = "kettle"
+# A room every model of this kind has seen in every phrasing; areas are masked at one word too, as
+# a room's name is often a single word the model never saw ("conservatory", "snug", "lanai").
+AREA_PLACEHOLDER = "kitchen"
 TYPO_CUTOFF = 80.0  # "lanturn" for "lantern", "expresso" for "espresso"
 SURE = 0.95  # a plain parse this sure that found every name is kept without asking again
 _TOKEN = re.compile(r"[\w']+")
@@ -43,12 +48,13 @@ def _norm(token: str) -> str:
 class Hit:
     start: int
     end: int
-    entity: Entity
+    entity: Entity | None  # None: an area
+    placeholder: str
 
 
 class Masker:
     def __init__(self, home: Home) -> None:
-        self._names: list[tuple[tuple[str, ...], Entity]] = []
+        self._names: list[tuple[tuple[str, ...], Entity | None]] = []
         self._by_token: dict[str, list[int]] = {}
         for entity in home.entities:
             for name in (entity.name, *entity.aliases):
@@ -57,6 +63,11 @@ class Masker:
                 if len(tokens) < 2:
                     continue
                 self._names.append((tokens, entity))
+        for area in home.areas:
+            for name in (area.name, *area.aliases):
+                tokens = tuple(_norm(t) for t in _TOKEN.findall(name))
+                if tokens:
+                    self._names.append((tokens, None))
         # A name is tried where one of its two rarest words was said exactly: "lamp" or "lock", in
         # hundreds of names, never anchors alone, and a typo in one rare word leaves the other.
         counts: dict[str, int] = {}
@@ -83,7 +94,7 @@ class Masker:
                     if token == word:
                         tries.update((index, p - k) for p in positions
                                      if 0 <= p - k and p - k + len(tokens) <= len(words))
-        found: list[tuple[int, int, Entity]] = []
+        found: list[tuple[int, int, Entity | None]] = []
         for index, at in tries:
             tokens, entity = self._names[index]
             if all(words[at + k][2] == b or (len(b) >= 5 and fuzz.ratio(words[at + k][2], b) >= TYPO_CUTOFF)
@@ -91,10 +102,13 @@ class Masker:
                 found.append((at, at + len(tokens), entity))
         hits: list[Hit] = []
         taken: set[int] = set()
-        for at, to, entity in sorted(found, key=lambda f: (f[0] - f[1], f[0])):
+        # Longest first, a device before an area of the same length ("kitchen pendant" is a name).
+        for at, to, entity in sorted(found, key=lambda f: (f[0] - f[1], f[2] is None, f[0])):
             if taken.isdisjoint(range(at, to)):
                 taken.update(range(at, to))
-                hits.append(Hit(words[at][0], words[to - 1][1], entity))
+                placeholder = AREA_PLACEHOLDER if entity is None else \
+                    PLACEHOLDERS.get(entity.domain, DEFAULT_PLACEHOLDER)
+                hits.append(Hit(words[at][0], words[to - 1][1], entity, placeholder))
         return sorted(hits, key=lambda h: h.start)
 
 
@@ -156,17 +170,19 @@ class HomeParser:
 
 
 def _found_all(parse: Parse, hits: list[Hit]) -> bool:
-    """The plain parse already understood the sentence with each name as a slot of its own."""
+    """The plain parse already understood the sentence with each name as a slot of its own, and
+    each room as a room ("the lights in the orangery" is no colour)."""
     if not parse.recognized:
         return False
-    return all(any(s.start <= h.start and h.end <= s.end for s in parse.slots) for h in hits)
+    return all(any(s.start <= h.start and h.end <= s.end and (h.entity is not None or s.name == "area")
+                   for s in parse.slots) for h in hits)
 
 
 def _mask(text: str, hits: list[Hit]) -> tuple[str, list[tuple[int, int, int]]]:
     pieces, spans, at, length = [], [], 0, 0
     for index, hit in enumerate(hits):
         before = text[at:hit.start]
-        placeholder = PLACEHOLDERS.get(hit.entity.domain, DEFAULT_PLACEHOLDER)
+        placeholder = hit.placeholder
         pieces += [before, placeholder]
         length += len(before)
         spans.append((length, length + len(placeholder), index))

@@ -24,6 +24,7 @@ from typing import Any, Callable, Protocol
 
 import paho.mqtt.client as mqtt
 
+from edge_slm.engine.bundle import Bundle
 from edge_slm.engine.nlu import Engine, Parse
 from edge_slm.errors import ErrorCode, RefusedInput
 from edge_slm.service import hermes, sdnotify
@@ -55,11 +56,13 @@ class Component(Protocol):
 
 
 class Daemon:
-    def __init__(self, config: Config, engine: Engine | None = None, ack_after_answer: bool = True) -> None:
-        """``engine``: one already loaded (benches, tests); ``ack_after_answer=False`` acknowledges on
-        arrival (the old way; kept for the benchmark's comparison)."""
+    def __init__(self, config: Config, engine: Engine | None = None, ack_after_answer: bool = True,
+                 bundle: Bundle | None = None) -> None:
+        """``engine``: one already loaded (benches, tests); ``bundle``: one already opened (``run``
+        loads Whisper before the engine); ``ack_after_answer=False`` acknowledges on arrival (the old
+        way; kept for the benchmark's comparison)."""
         self.config = config
-        self.understander = Understander.from_config(config, engine=engine)
+        self.understander = Understander.from_config(config, bundle=bundle, engine=engine)
         self.engine = self.understander.engine
         self.home = self.understander.home
         manifest = self.engine.manifest

@@ -19,6 +19,7 @@ from edge_slm.service.decide import Decision, decide
 from edge_slm.service.homefile import HomeFile
 
 if TYPE_CHECKING:
+    from edge_slm.engine.bundle import Bundle
     from edge_slm.service.config import Config
 
 
@@ -35,7 +36,7 @@ class Understander:
         self._executor_lock = threading.Lock()
 
     @classmethod
-    def from_config(cls, config: "Config", bundle: str | None = None, engine: Engine | None = None) -> "Understander":
+    def from_config(cls, config: "Config", bundle: str | Bundle | None = None, engine: Engine | None = None) -> "Understander":
         """Every ``[model]``, ``[limits]``, ``[home]`` and ``[site]`` setting that shapes understanding,
         the same for every command that loads a config (``engine``: one already loaded, as benches and
         tests share one). Raises BundleError or ConfigError."""

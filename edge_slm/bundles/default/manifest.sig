@@ -1,5 +1,5 @@
 {
   "algorithm": "ed25519",
-  "key_id": "27a28fab2d1ed9af",
-  "signature": "+ne2Y5Fp23FUhIaMcfUYtSe8kd38k2r38Vp8W0xoPhMcTfHf11ZB5WF7+HkNggzctP1/d7VH8g/TmtroDFsZDA=="
+  "key_id": "5cde6efe4a3dfbe9",
+  "signature": "9+4y9/y3GHpFRKUyiG9abycfl9vdGQP2QcwzMD5Gpl37vtiHtmsTpoJsjuGZRn1efZAfjipmZF3bEhWYg9D5Aw=="
 }
