@@ -10,11 +10,11 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any, Callable
 
-from edge_slm.engine.bundle import Bundle, load_bundle
 from edge_slm.errors import MissingExtra, require_extra
 from edge_slm.service.config import Config, ConfigError, load_config
 
 if TYPE_CHECKING:
+    from edge_slm.engine.bundle import Bundle
     from edge_slm.voice.asr import Recognizer
 
 DEMO_COMMANDS = [
@@ -33,6 +33,8 @@ def open_bundle(config: Config, location: str | None, voice: bool) -> tuple[Bund
     engine: Whisper turns its float16 weights into int8 as it loads (about 100 MB for a moment), and
     an engine loaded afterwards reuses what that freed, so peak RSS stays under 250 MB (260 MB the
     other way round; BENCHMARKS.md). Raises BundleError, MissingExtra or AsrError."""
+    from edge_slm.engine.bundle import load_bundle
+
     bundle = load_bundle(location or config.model.bundle, config.model.trusted_keys)
     if not voice or config.voice.recognizer != "whisper":
         return bundle, None
@@ -64,7 +66,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     logs.setup(config.service.log_level)
     # What the config turns on must start, or the service says why and stops (systemd shows the
     # line); it never reports READY with a part missing.
-    part = ""
     try:
         part = "voice" if config.voice.enabled else ""
         bundle, recognizer = open_bundle(config, None, config.voice.enabled)

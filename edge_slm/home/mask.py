@@ -32,7 +32,7 @@ PLACEHOLDERS = {"light": "desk lamp", "switch": "kettle", "fan": "desk fan", "co
                 "vacuum": "robot vacuum"}
 DEFAULT_PLACEHOLDER = "kettle"
 # A room every model of this kind has seen in every phrasing; areas are masked at one word too, as
-# a room's name is often a single word the model never saw ("conservatory", "snug", "lanai").
+# a room's name is often a single word the model never saw ("conservatory", "orangery", "scullery").
 AREA_PLACEHOLDER = "kitchen"
 TYPO_CUTOFF = 80.0  # "lanturn" for "lantern", "expresso" for "espresso"
 SURE = 0.95  # a plain parse this sure that found every name is kept without asking again
@@ -182,11 +182,10 @@ def _mask(text: str, hits: list[Hit]) -> tuple[str, list[tuple[int, int, int]]]:
     pieces, spans, at, length = [], [], 0, 0
     for index, hit in enumerate(hits):
         before = text[at:hit.start]
-        placeholder = hit.placeholder
-        pieces += [before, placeholder]
+        pieces += [before, hit.placeholder]
         length += len(before)
-        spans.append((length, length + len(placeholder), index))
-        length += len(placeholder)
+        spans.append((length, length + len(hit.placeholder), index))
+        length += len(hit.placeholder)
         at = hit.end
     pieces.append(text[at:])
     return clean_text("".join(pieces)), spans
