@@ -119,7 +119,7 @@ def part_slot(text: str, name: str, start: int, end: int, confidence: float) -> 
     if part is None or start < part.start:
         return None
     if name in PERCENT_SLOTS:
-        value, name = round(part.fraction * 100), name
+        value = round(part.fraction * 100)
     elif part.of:  # "half an hour", "one and a half hours" -> 30 minutes; "half a minute" -> 30 seconds
         value, name = round(part.fraction * 60), "minutes" if part.of == "hour" else "seconds"
     else:

@@ -25,8 +25,8 @@ from edge_slm.home.words import ALL_DOMAIN_WORDS as _ALL_DOMAIN_WORDS
 from edge_slm.home.words import domains_said
 
 MATCH_CUTOFF = 80.0
-TIE_MARGIN = 2.0
-WORD_CUTOFF = 75.0  # one word against the home's words: "kitchn" still finds "kitchen"  # scores this close to the best are the same match: all of them are targets
+TIE_MARGIN = 2.0  # scores this close to the best are the same match: all of them are targets
+WORD_CUTOFF = 75.0  # one word against the home's words: "kitchn" still finds "kitchen"
 
 
 _INTENT_DOMAINS = {"HassLightSet": {"light"}, "HassSetPosition": {"cover", "valve"},

@@ -126,7 +126,7 @@ def entities(parse: Parse, resolution: Resolution | None = None) -> list[Entity]
         out.append(Entity(name="area", value=resolved["area"]))  # the satellite's own area ([site] area)
     # "the kitchen lights", "are any lights on": the domain the words imply (or that every target
     # shares), so that Home Assistant does not turn off everything else in the kitchen as well.
-    domains = resolution.domains or frozenset(t.domain for t in resolution.targets) if resolution else frozenset()
+    domains = (resolution.domains or frozenset(t.domain for t in resolution.targets)) if resolution else frozenset()
     if not domains:
         domains = domains_said(parse.said)
     if len(domains) == 1:
