@@ -53,6 +53,14 @@ def test_whispers_text_in_spoken_words_and_a_repeat_said_once() -> None:
     assert unrepeated(said * 2 + said[:2]) == said
     assert unrepeated("very very hot".split()) == "very very hot".split()
     assert unrepeated(said) == said
+    # Restarted, broken off and restarted again, shorter than the sentence itself.
+    assert unrepeated(said + said[:4] + said[:1] * 3) == said
+    assert unrepeated(said + "make make me a drip".split()) == said
+    assert unrepeated(said + "make me a dr".split()) == said  # the token limit cut a word short
+    # A command that says its first words again with something new is kept whole.
+    both = "turn off the fan turn off the light".split()
+    assert unrepeated(both) == both
+    assert unrepeated(["a"] * 60) == ["a"] * 3  # in linear time, not one try per way to split it
 
 
 GRAMMAR = """FSG_BEGIN g
@@ -84,6 +92,26 @@ def test_the_grammar_snaps_a_near_miss_to_its_nearest_sentence_and_nothing_far()
     assert grammar.nearest("tell me a joke".split(), 0.25 * 4) is None
 
 
+def test_a_function_word_dropped_or_added_costs_less_than_a_content_word_changed() -> None:
+    """"little bit of cream" is "a little bit of cream" with its article dropped, not "a bit of
+    cream" with "little" heard for "a": the content words heard are kept."""
+    grammar = SpeechGrammar("""FSG_BEGIN g
+NUM_STATES 7
+START_STATE 0
+FINAL_STATE 6
+TRANSITION 0 1 1.0 with
+TRANSITION 1 2 1.0 a
+TRANSITION 2 3 0.5 little
+TRANSITION 2 3 0.5
+TRANSITION 3 4 1.0 bit
+TRANSITION 4 5 1.0 of
+TRANSITION 5 6 1.0 cream
+FSG_END
+""")
+    assert grammar.nearest("with little bit of cream".split(), 2.0) == ("with a little bit of cream".split(), 0.5)
+    assert grammar.nearest("a bit of cream".split(), 2.0) == ("with a bit of cream".split(), 0.5)
+
+
 def test_candidates_choose_a_grammar_sentence_a_snap_or_nothing_for_a_covered_intent() -> None:
     covers = frozenset({"orderDrink"})
 
@@ -104,6 +132,38 @@ def test_candidates_choose_a_grammar_sentence_a_snap_or_nothing_for_a_covered_in
     # Out of scope, heard as said: kept for understanding to refuse.
     assert Candidates(("tell me a joke",), "", "", covers).choose(intent_of) == "tell me a joke"
     assert Candidates((), "", "", covers).choose(intent_of) is None
+
+
+def test_a_grammars_prompt_is_its_own_sentences_holding_its_words(tmp_path: Path) -> None:
+    """Whisper's prompt for a bundle with a grammar: sentences of the bundle, each ending in a full
+    stop, that between them hold every word of the grammar they can, within the token budget; a
+    bundle without one gets its most frequent words."""
+    pytest.importorskip("hassil")
+    from export.grammar import FsgCompiler
+    from export.templates import _load_intents
+    from hassil.sample import sample_intents
+
+    from edge_slm.voice.whisper import _COMMON, PROMPT_TOKENS, domain_prompt
+
+    intents = _load_intents(ROOT / "tests/data/grammar")
+    grammar = SpeechGrammar(FsgCompiler(intents, {}).compile())
+    lines = sorted({" ".join(spoken_words(t)) for _, t in sample_intents(intents, max_sentences_per_intent=200)})
+    (tmp_path / "asr").mkdir()
+    (tmp_path / "asr" / "sentences.txt").write_text("\n".join(lines) + "\n")
+
+    def words(text: str) -> int:
+        return len(text.split())
+
+    prompt = domain_prompt(tmp_path, grammar, words)
+    said = [s.strip().lower() for s in prompt.split(".") if s.strip()]
+    assert prompt.endswith(".") and set(said) <= set(lines)
+    held = grammar.words - _COMMON & {w for line in lines for w in line.split()}
+    assert held and held <= set(" ".join(said).split())  # every grammar word a sentence has
+    assert len(said) < len(held)  # sentences that hold several of them each
+    tight = domain_prompt(tmp_path, grammar, lambda text: 8 * words(text))
+    # Each sentence costs its tokens and its full stop.
+    assert sum(8 * words(s) + 1 for s in tight.split(".") if s.strip()) <= PROMPT_TOKENS
+    assert domain_prompt(tmp_path, None, words).startswith("tea, ")  # no grammar: its words, most frequent first
 
 
 def _tampered_copy(tmp_path: Path) -> Path:
@@ -156,6 +216,28 @@ def test_whisper_hears_a_spoken_home_command_through_the_pipeline_and_the_engine
     joke = read_wav(speak("tell me a joke", tmp_path / "joke.wav"))
     heard = list(pipeline.hear(recording_chunks(np.concatenate([quiet, joke, quiet]))))
     assert heard and not engine.parse(heard[0].transcript.text).recognized
+
+
+@speech
+def test_whisper_with_a_grammar_hears_an_order_once_and_stops(tmp_path: Path) -> None:
+    """A short order in a 10 s window, the grammar's sentences as the prompt: the order comes out
+    once, as the grammar says it, not started again in the silence after it."""
+    Whisper = _whisper()
+    pytest.importorskip("hassil")
+    from export.grammar import FsgCompiler
+    from export.templates import _load_intents
+    from hassil.sample import sample_intents
+
+    intents = _load_intents(ROOT / "tests/data/grammar")
+    asr = tmp_path / "bundle" / "asr"
+    asr.mkdir(parents=True)
+    (asr / "grammar.fsg").write_text(FsgCompiler(intents, {}).compile())
+    (asr / "sentences.txt").write_text("\n".join(t for _, t in sample_intents(intents, max_sentences_per_intent=200)))
+    recognizer = Whisper(tmp_path / "bundle")
+    assert recognizer.prompt.endswith(".")
+    for said in ("make me black tea with lemon", "can i get a small tea"):
+        heard = recognizer.transcribe(read_wav(speak(said, tmp_path / "order.wav")))
+        assert heard.text == said, heard.hypotheses
 
 
 @speech

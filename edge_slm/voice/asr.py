@@ -233,25 +233,27 @@ class PocketSphinx:
         self.dropped_words = sorted(dropped)
         if dropped:
             log.info("words outside the recogniser's dictionary left out", extra={"count": len(dropped)})
-        work = Path(tempfile.mkdtemp(prefix="edge-slm-asr-"))
-        self._lm = work / "domain.arpa"
-        self._lm.write_text(build_arpa(sentences), encoding="utf-8")
-        # Only the domain's words: the full dictionary takes seconds to load on a Pi.
-        domain_dict = work / "domain.dict"
-        vocabulary = sorted({w for s in sentences for w in s} | grammar_words)
-        domain_dict.write_text("".join(line + "\n" for w in vocabulary for line in entries[w]), encoding="utf-8")
-        # bestpath off: the lattice pass after the search returned grammar paths that stop short of
-        # the grammar's end ("... with sugar and": 49 of 297 utterances of the coffee benchmark at
-        # 12 dB SNR); the search's own best path always ends in a sentence.
-        config = Config(hmm=str(model / "en-us"), dict=str(domain_dict), lm=str(self._lm),
-                        samprate=RATE, loglevel="FATAL", lw=LANGUAGE_WEIGHT, bestpath=False)
-        self._decoder = Decoder(config)
-        self._free_search = self._decoder.current_search()
-        if self.grammar is not None:
-            # pocketsphinx scales every search's weights by the one lw: the grammar's get theirs by
-            # raising its probabilities to GRAMMAR_WEIGHT / LANGUAGE_WEIGHT.
-            (work / "grammar.fsg").write_text(weighted, encoding="utf-8")
-            self._decoder.add_fsg("grammar", self._decoder.read_fsg(str(work / "grammar.fsg")))
+        # pocketsphinx reads these files when the decoder is built and never again: they go with it.
+        with tempfile.TemporaryDirectory(prefix="edge-slm-asr-") as tmp:
+            work = Path(tmp)
+            lm = work / "domain.arpa"
+            lm.write_text(build_arpa(sentences), encoding="utf-8")
+            # Only the domain's words: the full dictionary takes seconds to load on a Pi.
+            domain_dict = work / "domain.dict"
+            vocabulary = sorted({w for s in sentences for w in s} | grammar_words)
+            domain_dict.write_text("".join(line + "\n" for w in vocabulary for line in entries[w]), encoding="utf-8")
+            # bestpath off: the lattice pass after the search returned grammar paths that stop short of
+            # the grammar's end ("... with sugar and": 49 of 297 utterances of the coffee benchmark at
+            # 12 dB SNR); the search's own best path always ends in a sentence.
+            config = Config(hmm=str(model / "en-us"), dict=str(domain_dict), lm=str(lm),
+                            samprate=RATE, loglevel="FATAL", lw=LANGUAGE_WEIGHT, bestpath=False)
+            self._decoder = Decoder(config)
+            self._free_search = self._decoder.current_search()
+            if self.grammar is not None:
+                # pocketsphinx scales every search's weights by the one lw: the grammar's get theirs by
+                # raising its probabilities to GRAMMAR_WEIGHT / LANGUAGE_WEIGHT.
+                (work / "grammar.fsg").write_text(weighted, encoding="utf-8")
+                self._decoder.add_fsg("grammar", self._decoder.read_fsg(str(work / "grammar.fsg")))
 
     def _decode(self, search: str, raw: bytes) -> tuple[str, float, float]:
         """(text, confidence, acoustic log-score per frame)."""

@@ -15,6 +15,13 @@ from typing import Sequence
 
 from edge_slm.engine.bundle import GRAMMAR_COVERS as COVERS
 
+# Words a speaker drops or adds and a recogniser loses or hears in a pause ("a lot of sugar" said
+# "lot of sugar", "mocha with skim milk" heard "mocha skim milk"): one of them heard or left out
+# costs half an edit, so the nearest sentence keeps the content words heard ("little bit of
+# cream" -> "a little bit of cream", not "a bit of cream").
+FUNCTION_WORDS = frozenset("a an the of and with to for in on at".split())
+FUNCTION_EDIT = 0.5
+
 
 class SpeechGrammar:
     def __init__(self, fsg: str) -> None:
@@ -50,7 +57,8 @@ class SpeechGrammar:
 
     def nearest(self, words: Sequence[str], budget: float) -> tuple[list[str], float] | None:
         """The grammar sentence closest to ``words`` by word edits (a word heard for another costs
-        what their spellings differ, "ice" for "iced" 0.24; a word heard or left out, 1), and that
+        what their spellings differ, "ice" for "iced" 0.24; a word heard or left out, 1, or 0.5 for
+        a function word), and that
         cost; None if every sentence costs more than ``budget``. A search over (words consumed,
         state), cheapest first, so it stops at the first sentence it completes."""
         start = (0.0, 0, self.start, ())
@@ -65,9 +73,9 @@ class SpeechGrammar:
                 return list(said), cost
             steps: list[tuple[float, int, int, tuple[str, ...]]] = [(cost, i, t, said) for t in self._null.get(state, ())]
             if i < len(words):
-                steps.append((cost + 1.0, i + 1, state, said))  # a word heard that the sentence lacks
+                steps.append((cost + _edit(words[i]), i + 1, state, said))  # a word heard that the sentence lacks
             for word, target in self._arcs.get(state, ()):
-                steps.append((cost + 1.0, i, target, said + (word,)))  # a grammar word not heard
+                steps.append((cost + _edit(word), i, target, said + (word,)))  # a grammar word not heard
                 if i < len(words):
                     steps.append((cost + _unlike(words[i], word), i + 1, target, said + (word,)))
             for step in steps:
@@ -106,6 +114,10 @@ class SpeechGrammar:
                 if c <= most and c < cost.get(target, most + 1):
                     cost[target], path[target] = c, path[state] + said
                     todo.append(target)
+
+
+def _edit(word: str) -> float:
+    return FUNCTION_EDIT if word in FUNCTION_WORDS else 1.0
 
 
 def _unlike(heard: str, word: str) -> float:

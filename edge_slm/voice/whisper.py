@@ -14,6 +14,7 @@ a near miss to its nearest sentence, and to understanding (``Candidates.choose``
 
 from __future__ import annotations
 
+import heapq
 import re
 import time
 from collections import Counter
@@ -74,12 +75,33 @@ def spoken_words(text: str) -> list[str]:
 
 
 def unrepeated(words: list[str]) -> list[str]:
-    """The sentence once, when Whisper said it again and again (it does on short windows that
-    end in silence: "make me a drip coffee make me a drip coffee"); a repeat that breaks off counts."""
-    for period in range(3, len(words) // 2 + 1):
-        if all(words[i] == words[i % period] for i in range(period, len(words))):
-            return words[:period]
+    """The sentence once, when Whisper went on into the silence after it by starting it again, as
+    it does on windows shorter than the 30 s it learned on: "make me a drip coffee make me a drip
+    coffee", "give me a coffee give me a coffee give give give". What follows the sentence is cut
+    only when all of it is restarts of the sentence, each broken off anywhere; a command that says
+    its first words again with something new ("turn off the fan turn off the light") is kept."""
+    for end in range(3, len(words)):
+        if _restarts(words[end:], words[:end]):
+            return words[:end]
     return words
+
+
+def _restarts(rest: list[str], sentence: list[str]) -> bool:
+    """``rest`` is one or more beginnings of ``sentence``, one after another, the last perhaps
+    broken off inside a word (reached position by position: trying every split would take
+    exponential time on "a a a a ...")."""
+    reached = [True] + [False] * len(rest)
+    for start in range(len(rest)):
+        if not reached[start]:
+            continue
+        size = 0
+        while start + size < len(rest) and size < len(sentence) and rest[start + size] == sentence[size]:
+            size += 1
+            reached[start + size] = True
+        # The token limit can cut the last word short ("... give me a triple shot ca").
+        if start + size == len(rest) - 1 and size < len(sentence) and sentence[size].startswith(rest[-1]):
+            reached[-1] = True
+    return reached[-1]
 
 
 @dataclass(frozen=True)
@@ -144,23 +166,57 @@ def check_files(path: Path, pinned: dict[str, str]) -> None:
 
 
 def domain_prompt(bundle_dir: Path, grammar: SpeechGrammar | None, tokens: Callable[[str], int]) -> str:
-    """The bundle's own words, most frequent first, within ``PROMPT_TOKENS``: Whisper's prompt is
-    text it takes as what was said before, so the domain's words come out spelt as the bundle
-    spells them ("americano", "dark roast"). Function words carry no domain and are left out."""
-    counts: Counter[str] = Counter()
-    sentences = bundle_dir / "asr" / "sentences.txt"
-    if sentences.is_file():
-        for line in sentences.read_text(encoding="utf-8").splitlines():
-            counts.update(w for w in spoken_words(line) if w not in _COMMON)
-    if grammar is not None:
-        for word in grammar.words:  # every grammar word, even one its sentences sampled rarely
-            counts[word] += 1
+    """The decoder's prompt, within ``PROMPT_TOKENS``: Whisper takes it as what was said before, so
+    the domain's words come out spelt as the bundle spells them ("americano", "dark roast").
+
+    With a grammar, a few of its own sentences that between them hold every word they can: said
+    as sentences, they also teach Whisper that a command ends. A list of words invited lists back
+    ("make, me, light, roast, eight, ounce, ...") and the sentence started again in the silence
+    after it. Without a grammar, the bundle's sentences are samples of open templates ("decrease
+    sixty seven minute timer by forty six hour"), not speech to imitate: its most frequent words.
+    Function words carry no domain and are left out of both."""
+    sentences: dict[str, frozenset[str]] = {}
+    file = bundle_dir / "asr" / "sentences.txt"
+    if file.is_file():
+        for line in file.read_text(encoding="utf-8").splitlines():
+            words = spoken_words(line)
+            if words:
+                sentences.setdefault(" ".join(words), frozenset(words) - _COMMON)
+    if grammar is None:
+        counts = Counter(w for line in sentences for w in line.split() if w not in _COMMON)
+        chosen: list[str] = []
+        for word, _ in counts.most_common():
+            if tokens(", ".join(chosen + [word])) > PROMPT_TOKENS:
+                break
+            chosen.append(word)
+        return ", ".join(chosen)
+    return _covering_sentences(sentences, grammar.words - _COMMON, tokens)
+
+
+def _covering_sentences(sentences: dict[str, frozenset[str]], words: frozenset[str],
+                        tokens: Callable[[str], int]) -> str:
+    """Greedy set cover within the token budget: each time, the sentence with the most words not yet
+    held per token (shorter on a tie), its gain recomputed lazily (a gain only ever shrinks)."""
+    uncovered = set(words)
+    cost = {line: tokens(line) + 1 for line in sentences}  # + the full stop
+    queue = [(-len(content & uncovered) / cost[line], cost[line], line) for line, content in sentences.items()]
+    heapq.heapify(queue)
     chosen: list[str] = []
-    for word, _ in counts.most_common():
-        if tokens(", ".join(chosen + [word])) > PROMPT_TOKENS:
-            break
-        chosen.append(word)
-    return ", ".join(chosen)
+    spent = 0
+    while queue and uncovered:
+        _, _, line = heapq.heappop(queue)
+        gain = len(sentences[line] & uncovered) / cost[line]
+        if not gain:
+            continue
+        if queue and gain < -queue[0][0]:
+            heapq.heappush(queue, (-gain, cost[line], line))  # no longer the best: back in line
+            continue
+        if spent + cost[line] > PROMPT_TOKENS:
+            continue
+        chosen.append(line)
+        spent += cost[line]
+        uncovered -= sentences[line]
+    return " ".join(line[0].upper() + line[1:] + "." for line in chosen)
 
 
 class Whisper:
