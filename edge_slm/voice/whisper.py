@@ -7,9 +7,10 @@ model is read from is checked against its sha256 before loading, as a bundle's f
 package's against the hashes pinned here, a folder's against the ``SHA256SUMS`` it carries
 (``sha256sum config.json model.bin tokenizer.json vocabulary.txt > SHA256SUMS``).
 
-Only a 10 s window around the speech is encoded (the encoder accepts fewer than its 3,000 frames), with the bundle's
-vocabulary as the decoder's prompt; Whisper's N-best then goes to the bundle's grammar, which snaps
-a near miss to its nearest sentence, and to understanding (``Candidates.choose``).
+Only a 10 s window around the speech is encoded (the encoder accepts fewer than its 3,000
+frames), with the bundle's own sentences or words as the decoder's prompt (``domain_prompt``);
+Whisper's N-best then goes to the bundle's grammar, which snaps a near miss to its nearest
+sentence, and to understanding (``Candidates.choose``).
 """
 
 from __future__ import annotations
