@@ -275,7 +275,7 @@ class PocketSphinx:
         for rank, hyp in enumerate(self._decoder.nbest()):
             if rank >= NBEST:
                 break
-            if hyp is None:  # pocketsphinx ends some N-best lists with an empty entry (a noisy kitchen at 12 dB)
+            if hyp is None:  # some N-best lists end in an empty entry (a noisy kitchen at 12 dB)
                 break
             if hyp.hypstr and self.grammar.accepts(hyp.hypstr.split()):
                 return hyp.hypstr

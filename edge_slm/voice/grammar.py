@@ -58,9 +58,8 @@ class SpeechGrammar:
     def nearest(self, words: Sequence[str], budget: float) -> tuple[list[str], float] | None:
         """The grammar sentence closest to ``words`` by word edits (a word heard for another costs
         what their spellings differ, "ice" for "iced" 0.24; a word heard or left out, 1, or 0.5 for
-        a function word), and that
-        cost; None if every sentence costs more than ``budget``. A search over (words consumed,
-        state), cheapest first, so it stops at the first sentence it completes."""
+        a function word), and that cost; None if every sentence costs more than ``budget``. A search
+        over (words consumed, state), cheapest first, so it stops at the first sentence it completes."""
         start = (0.0, 0, self.start, ())
         queue: list[tuple[float, int, int, tuple[str, ...]]] = [start]
         done: set[tuple[int, int]] = set()
