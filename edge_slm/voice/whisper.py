@@ -176,22 +176,19 @@ def domain_prompt(bundle_dir: Path, grammar: SpeechGrammar | None, tokens: Calla
     after it. Without a grammar, the bundle's sentences are samples of open templates ("decrease
     sixty seven minute timer by forty six hour"), not speech to imitate: its most frequent words.
     Function words carry no domain and are left out of both."""
-    sentences: dict[str, frozenset[str]] = {}
     file = bundle_dir / "asr" / "sentences.txt"
-    if file.is_file():
-        for line in file.read_text(encoding="utf-8").splitlines():
-            words = spoken_words(line)
-            if words:
-                sentences.setdefault(" ".join(words), frozenset(words) - _COMMON)
+    lines = file.read_text(encoding="utf-8").splitlines() if file.is_file() else []
+    said = dict.fromkeys(" ".join(words) for words in map(spoken_words, lines) if words)  # once each, in order
     if grammar is None:
-        counts = Counter(w for line in sentences for w in line.split() if w not in _COMMON)
+        counts = Counter(w for line in said for w in line.split() if w not in _COMMON)
         chosen: list[str] = []
         for word, _ in counts.most_common():
             if tokens(", ".join(chosen + [word])) > PROMPT_TOKENS:
                 break
             chosen.append(word)
         return ", ".join(chosen)
-    return _covering_sentences(sentences, grammar.words - _COMMON, tokens)
+    return _covering_sentences({line: frozenset(line.split()) - _COMMON for line in said},
+                               grammar.words - _COMMON, tokens)
 
 
 def _covering_sentences(sentences: dict[str, frozenset[str]], words: frozenset[str],
